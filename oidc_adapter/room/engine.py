@@ -1,0 +1,134 @@
+"""The room/queue engine: a thin Python face over the room's Lua scripts.
+
+All state lives in Redis and every operation is one script call (one round
+trip), so any number of workers and hosts agree on the queue without locks,
+leaders or background jobs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+
+from ..config import ROOM_LIMITS, RoomSettings
+from .keyspace import room_keys
+from .scripts import RoomScripts
+from .views import RoomView, TicketView, _pairs
+
+#: Returns "now" in milliseconds. None (the default) means the Redis server's
+#: clock, one clock for every worker and host; tests inject a manual clock
+#: through the app factory, which no HTTP client can reach.
+Clock = Callable[[], int]
+
+TICKET_ID_BYTES = 16
+
+
+class RoomError(Exception):
+    """A room operation refused; `code` is the machine-readable reason."""
+
+    def __init__(self, code: str, room: RoomView | None = None):
+        self.code = code
+        self.room = room
+        super().__init__(code)
+
+
+class UnknownRoom(RoomError):
+    pass
+
+
+class UnknownTicket(RoomError):
+    pass
+
+
+class RoomClosed(RoomError):
+    pass
+
+
+class RoomEngine:
+    def __init__(
+        self,
+        client: redis.Redis,
+        rooms: dict[str, RoomSettings],
+        clock: Clock | None = None,
+    ):
+        self.client = client
+        self.rooms = rooms
+        self._clock = clock
+        self._scripts = RoomScripts(client)
+
+    def _now(self) -> str:
+        return "" if self._clock is None else str(int(self._clock()))
+
+    def _call(self, name: str, room: str, *args: object) -> dict[str, Any]:
+        if room not in self.rooms:
+            raise UnknownRoom("unknown_room")
+        raw = _pairs(self._scripts(name, room_keys(room), [self._now(), *args]))
+        error = raw.get("error")
+        if error == "unknown_room":
+            # Configured but never synced (e.g. Redis was flushed): sync and retry once.
+            self.sync_settings([room])
+            raw = _pairs(self._scripts(name, room_keys(room), [self._now(), *args]))
+            error = raw.get("error")
+        if error == "unknown_ticket":
+            raise UnknownTicket(error)
+        if error == "room_closed":
+            raise RoomClosed(error, RoomView.parse(room, raw))
+        if error:
+            raise RoomError(error)
+        return raw
+
+    def sync_settings(self, names: Iterable[str] | None = None) -> None:
+        """Publish the config file's room settings; operator overrides stay on top."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in names or self.rooms:
+            cfg_key = room_keys(name)[0]
+            pipe.delete(cfg_key)
+            pipe.hset(cfg_key, mapping=self.rooms[name].as_settings())
+        pipe.execute()
+
+    def take(self, room: str, existing: str | None = None) -> TicketView:
+        """Take a ticket, or get back `existing` if it is still live."""
+        while True:
+            new_id = secrets.token_urlsafe(TICKET_ID_BYTES)
+            try:
+                raw = self._call("take", room, new_id, existing or "")
+            except RoomError as exc:
+                if exc.code == "id_collision":
+                    continue
+                raise
+            return TicketView.parse(room, raw)
+
+    def status(self, room: str, ticket: str, heartbeat: bool = True) -> TicketView:
+        return TicketView.parse(room, self._call("status", room, ticket, "1" if heartbeat else "0"))
+
+    def state(self, room: str) -> RoomView:
+        return RoomView.parse(room, self._call("room", room))
+
+    def configure(self, room: str, changes: dict[str, Any]) -> RoomView:
+        """Apply validated live settings; a None value drops the operator override."""
+        args: list[object] = []
+        for key, value in changes.items():
+            if key not in ROOM_LIMITS and key != "mode":
+                raise ValueError(key)
+            args += [key, "" if value is None else value]
+        return RoomView.parse(room, self._call("configure", room, *args))
+
+    def admit(self, room: str, count: int) -> tuple[RoomView, int]:
+        raw = self._call("admit", room, count)
+        return RoomView.parse(room, raw), int(raw["admitted_now"])
+
+    def claim(self, room: str, ticket: str) -> TicketView:
+        """Start (or return) the admitted session of a served ticket."""
+        return TicketView.parse(room, self._call("claim", room, ticket))
+
+    def finish(self, room: str, ticket: str, final: str = "done") -> TicketView:
+        return TicketView.parse(room, self._call("finish", room, ticket, final))
+
+    def reset(self, room: str) -> RoomView:
+        return RoomView.parse(room, self._call("reset", room))
+
+    def overrides(self, room: str) -> dict[str, str]:
+        return self.client.hgetall(room_keys(room)[1])

@@ -1,0 +1,263 @@
+-- Shared part of every room script: it is prepended to each script file at
+-- load time, so every call first brings the room up to "now" (abandonment,
+-- unclaimed turns, ended sessions, token bucket, admissions) atomically.
+--
+-- Per-ticket data is indexed by the ticket's queue number n and packed in
+-- bitfields (taken time u32, last change u32, state u8) plus one bit in the
+-- `live` bitmap for "waiting and not abandoned", so a waiting ticket costs
+-- a few bytes besides its id -> n hash entry. All bits at or below the
+-- cursor are 0, which lets BITPOS find the next live ticket and BITCOUNT
+-- count the people ahead without any sorted set.
+local K_CFG, K_OVR, K_ST, K_IDS, K_TT, K_AT, K_TS, K_LIVE, K_LOG, K_CL, K_SES, K_RT =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9],
+  KEYS[10], KEYS[11], KEYS[12]
+
+local WAITING, SERVED, ADMITTED, DONE, ABANDONED, EXPIRED, REVOKED = 1, 2, 3, 4, 5, 6, 7
+local STATE_NAMES = {'waiting', 'served', 'admitted', 'done', 'abandoned', 'expired', 'revoked'}
+local GRANULE = 5        -- seconds per heartbeat-log granule: abandonment is seen <= 5 s late
+local CHUNK = 256        -- log/claim entries read per LRANGE
+local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
+local RATE_BUCKET = 10   -- seconds per admission-rate bucket
+local RATE_KEEP = 30     -- buckets kept (5 minutes)
+local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
+                      'waiting_grace_seconds', 'claim_seconds'}
+local ST_FIELDS = {'seq', 'cur', 'waiting', 'pending', 'tokens', 'tts', 'hbg',
+                   'served', 'admitted', 'abandoned', 'expired', 'rtb'}
+
+local function settings()
+  local raw = redis.call('HGETALL', K_CFG)
+  if #raw == 0 then return nil end
+  local s = {}
+  for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
+  local o = redis.call('HGETALL', K_OVR)
+  for i = 1, #o, 2 do s[o[i]] = o[i + 1] end
+  for _, k in ipairs(INT_SETTINGS) do s[k] = tonumber(s[k]) or 0 end
+  return s
+end
+
+local function load_state(now_ms)
+  local v = redis.call('HMGET', K_ST, unpack(ST_FIELDS))
+  local st = {}
+  for i, f in ipairs(ST_FIELDS) do st[f] = tonumber(v[i]) or 0 end
+  -- Time never runs backwards for a room, whatever clock the caller has.
+  st.now_ms = math.max(now_ms, st.tts)
+  st.now_s = math.floor(st.now_ms / 1000)
+  return st
+end
+
+local function save_state(st)
+  local args = {}
+  for _, f in ipairs(ST_FIELDS) do
+    args[#args + 1] = f
+    args[#args + 1] = string.format('%.17g', st[f])
+  end
+  redis.call('HSET', K_ST, unpack(args))
+end
+
+local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
+local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v) end
+local function get_state(n) return redis.call('BITFIELD', K_TS, 'GET', 'u8', '#' .. n)[1] end
+local function set_state(n, v) redis.call('BITFIELD', K_TS, 'SET', 'u8', '#' .. n, v) end
+
+-- The heartbeat log holds ticket numbers in the order their heartbeat moved
+-- into a new granule, with a negative marker opening each granule. Once a
+-- granule is older than the grace period, every ticket whose latest entry
+-- is in it and that has not beaten since is abandoned.
+local function log_push(st, n)
+  local g = math.floor(st.now_s / GRANULE)
+  if g > st.hbg then
+    redis.call('RPUSH', K_LOG, -g)
+    st.hbg = g
+  end
+  redis.call('RPUSH', K_LOG, n)
+end
+
+local function heartbeat(st, n)
+  local last = get_u32(K_AT, n)
+  set_u32(K_AT, n, st.now_s)
+  if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
+end
+
+local function leave_queue(st, n, state)
+  redis.call('SETBIT', K_LIVE, n, 0)
+  set_state(n, state)
+  set_u32(K_AT, n, st.now_s)
+  st.waiting = st.waiting - 1
+end
+
+local function sweep_abandoned(st, s)
+  local grace = s.waiting_grace_seconds
+  local done = 0
+  while done < WORK_LIMIT do
+    local chunk = redis.call('LRANGE', K_LOG, 0, CHUNK - 1)
+    if #chunk == 0 then break end
+    local used, stop = 0, false
+    for _, item in ipairs(chunk) do
+      local v = tonumber(item)
+      if v < 0 and (1 - v) * GRANULE + grace > st.now_s then stop = true break end
+      used = used + 1
+      if v > 0 and get_state(v) == WAITING and get_u32(K_AT, v) + grace <= st.now_s then
+        leave_queue(st, v, ABANDONED)
+        st.abandoned = st.abandoned + 1
+      end
+    end
+    if used > 0 then redis.call('LTRIM', K_LOG, used, -1) end
+    done = done + used
+    if stop or used < CHUNK then break end
+  end
+end
+
+-- Served tickets sit in the claim list in the order they were served, so
+-- the first one still inside its claim window ends the scan.
+local function expire_claims(st, s)
+  local done = 0
+  while done < WORK_LIMIT do
+    local chunk = redis.call('LRANGE', K_CL, 0, CHUNK - 1)
+    if #chunk == 0 then break end
+    local used, stop = 0, false
+    for _, item in ipairs(chunk) do
+      local n = tonumber(item)
+      if get_state(n) == SERVED then
+        if get_u32(K_AT, n) + s.claim_seconds > st.now_s then stop = true break end
+        set_state(n, EXPIRED)
+        set_u32(K_AT, n, st.now_s)
+        st.pending = st.pending - 1
+        st.expired = st.expired + 1
+      end
+      used = used + 1
+    end
+    if used > 0 then redis.call('LTRIM', K_CL, used, -1) end
+    done = done + used
+    if stop or used < CHUNK then break end
+  end
+end
+
+local function expire_sessions(st)
+  local ended = redis.call('ZRANGEBYSCORE', K_SES, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
+  if #ended == 0 then return end
+  for _, item in ipairs(ended) do
+    set_state(tonumber(item), EXPIRED)
+    set_u32(K_AT, tonumber(item), st.now_s)
+  end
+  redis.call('ZREM', K_SES, unpack(ended))
+end
+
+local function active(st)
+  return st.pending + redis.call('ZCARD', K_SES)
+end
+
+local function capacity(st, s)
+  if s.max_active == 0 or s.mode == 'passthrough' then return WORK_LIMIT end
+  return math.max(0, s.max_active - active(st))
+end
+
+local function record_rate(st, count)
+  local b = math.floor(st.now_s / RATE_BUCKET)
+  if b > st.rtb then
+    local from = math.max(st.rtb - RATE_KEEP + 1, b - 2 * RATE_KEEP)
+    for old = from, b - RATE_KEEP do redis.call('HDEL', K_RT, old) end
+    st.rtb = b
+  end
+  redis.call('HINCRBY', K_RT, b, count)
+end
+
+-- Serve up to `want` waiting tickets in queue-number order, never past the
+-- active-session cap. Returns how many were served.
+local function serve(st, s, want)
+  local limit = math.min(want, capacity(st, s), WORK_LIMIT)
+  local count = 0
+  while count < limit and st.waiting > 0 do
+    local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cur + 1) / 8))
+    if n < 0 then break end
+    leave_queue(st, n, SERVED)
+    redis.call('RPUSH', K_CL, n)
+    st.cur = n
+    st.pending = st.pending + 1
+    st.served = st.served + 1
+    count = count + 1
+  end
+  if count > 0 then record_rate(st, count) end
+  return count
+end
+
+local function bucket_size(s)
+  if s.mode == 'queue_all' then return 1 end
+  return math.max(1, s.admit_per_minute / 6)
+end
+
+local function advance(st, s)
+  sweep_abandoned(st, s)
+  expire_claims(st, s)
+  expire_sessions(st)
+  local mode = s.mode
+  if mode == 'auto' or mode == 'queue_all' then
+    local elapsed = st.now_ms - st.tts
+    st.tokens = math.min(bucket_size(s), st.tokens + elapsed * s.admit_per_minute / 60000)
+    st.tts = st.now_ms
+    st.tokens = st.tokens - serve(st, s, math.floor(st.tokens))
+  else
+    -- Paused and closed rooms do not bank admissions for later.
+    st.tts = st.now_ms
+    if mode == 'passthrough' then serve(st, s, WORK_LIMIT) end
+  end
+end
+
+-- People ahead of ticket n: live bits strictly between the cursor and n.
+local function ahead_of(st, n)
+  if n <= st.cur + 1 then return 0 end
+  local last = math.floor((n - 1) / 8)
+  local count = redis.call('BITCOUNT', K_LIVE, math.floor((st.cur + 1) / 8), last)
+  local byte = redis.call('GETRANGE', K_LIVE, last, last)
+  if #byte == 1 then
+    local b = string.byte(byte)
+    for i = n - last * 8, 7 do
+      if bit.band(b, bit.rshift(128, i)) ~= 0 then count = count - 1 end
+    end
+  end
+  return count
+end
+
+local function summary(st, s)
+  return {
+    'mode', s.mode, 'seq', st.seq, 'cursor', st.cur, 'waiting', st.waiting,
+    'pending', st.pending, 'active', active(st), 'served', st.served,
+    'admitted', st.admitted, 'abandoned', st.abandoned, 'expired', st.expired,
+    'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RT),
+    'settings', {'admit_per_minute', s.admit_per_minute, 'max_active', s.max_active,
+                 'session_seconds', s.session_seconds,
+                 'waiting_grace_seconds', s.waiting_grace_seconds,
+                 'claim_seconds', s.claim_seconds, 'mode', s.mode},
+  }
+end
+
+local function describe(st, s, id, n)
+  local state = get_state(n)
+  local out = summary(st, s)
+  local extra = {'ticket', id, 'number', n, 'state', STATE_NAMES[state] or 'unknown',
+                 'taken_s', get_u32(K_TT, n), 'changed_s', get_u32(K_AT, n)}
+  if state == WAITING then
+    extra[#extra + 1] = 'ahead'
+    extra[#extra + 1] = ahead_of(st, n)
+  elseif state == ADMITTED then
+    extra[#extra + 1] = 'session_expires_ms'
+    extra[#extra + 1] = redis.call('ZSCORE', K_SES, n)
+  end
+  for _, v in ipairs(extra) do out[#out + 1] = v end
+  return out
+end
+
+local function ticket_number(id)
+  return tonumber(redis.call('HGET', K_IDS, id))
+end
+
+-- Every script starts the same way; `room` is nil for an unconfigured room.
+local function begin()
+  local s = settings()
+  if not s then return nil, nil end
+  local now = tonumber(ARGV[1])
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return s, load_state(now)
+end

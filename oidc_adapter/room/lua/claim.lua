@@ -1,0 +1,18 @@
+-- A served ticket logs in: its admitted session starts and counts against
+-- max_active until it expires, ends or is revoked. Claiming again returns
+-- the same session. ARGV: now_ms, id.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+local id = ARGV[2]
+local n = ticket_number(id)
+if not n then return {'error', 'unknown_ticket'} end
+advance(st, s)
+if get_state(n) == SERVED then
+  set_state(n, ADMITTED)
+  set_u32(K_AT, n, st.now_s)
+  st.pending = st.pending - 1
+  st.admitted = st.admitted + 1
+  redis.call('ZADD', K_SES, st.now_ms + s.session_seconds * 1000, n)
+end
+save_state(st)
+return describe(st, s, id, n)

@@ -1,0 +1,18 @@
+-- Change live settings. ARGV: now_ms, then field/value pairs ('' clears an
+-- override). The room is advanced under the old settings first, so tokens
+-- earned at the old rate are kept and nobody's place moves.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+advance(st, s)
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', K_OVR, ARGV[i])
+  else
+    redis.call('HSET', K_OVR, ARGV[i], ARGV[i + 1])
+  end
+end
+s = settings()
+st.tokens = math.min(st.tokens, bucket_size(s))
+advance(st, s)
+save_state(st)
+return summary(st, s)

@@ -1,0 +1,22 @@
+-- End a ticket's turn now. ARGV: now_ms, id, final state ('done' when the
+-- site ends a session early, 'revoked' when an operator removes it). Frees
+-- its slot at once, whatever state it was in.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+local id = ARGV[2]
+local n = ticket_number(id)
+if not n then return {'error', 'unknown_ticket'} end
+local final = (ARGV[3] == 'done') and DONE or REVOKED
+local state = get_state(n)
+if state == WAITING then
+  leave_queue(st, n, final)
+elseif state == SERVED then
+  st.pending = st.pending - 1
+  set_state(n, final)
+elseif state == ADMITTED then
+  redis.call('ZREM', K_SES, n)
+  set_state(n, final)
+end
+advance(st, s)
+save_state(st)
+return describe(st, s, id, n)

@@ -1,0 +1,12 @@
+-- A ticket's status. ARGV: now_ms, id, beat ('1' counts as a heartbeat).
+-- The heartbeat is recorded before the room advances, so a ticket that is
+-- polling right now is never swept as abandoned by its own poll.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+local id = ARGV[2]
+local n = ticket_number(id)
+if not n then return {'error', 'unknown_ticket'} end
+if ARGV[3] == '1' and get_state(n) == WAITING then heartbeat(st, n) end
+advance(st, s)
+save_state(st)
+return describe(st, s, id, n)

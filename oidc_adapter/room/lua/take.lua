@@ -1,0 +1,42 @@
+-- Take a ticket. ARGV: now_ms, new_id, existing_id ('' if none).
+-- A caller that still holds a live ticket for the room gets it back, so
+-- reloads and retries never lose a place or take a second one.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+local new_id, existing = ARGV[2], ARGV[3]
+
+if existing ~= '' then
+  local n = ticket_number(existing)
+  if n then
+    local state = get_state(n)
+    if state == WAITING then heartbeat(st, n) end
+    if state == WAITING or state == SERVED or state == ADMITTED then
+      advance(st, s)
+      save_state(st)
+      return describe(st, s, existing, n)
+    end
+  end
+end
+
+if s.mode == 'closed' then
+  advance(st, s)
+  save_state(st)
+  local out = summary(st, s)
+  out[#out + 1] = 'error'
+  out[#out + 1] = 'room_closed'
+  return out
+end
+if redis.call('HSETNX', K_IDS, new_id, st.seq + 1) == 0 then
+  return {'error', 'id_collision'}
+end
+st.seq = st.seq + 1
+local n = st.seq
+set_u32(K_TT, n, st.now_s)
+set_u32(K_AT, n, st.now_s)
+set_state(n, WAITING)
+redis.call('SETBIT', K_LIVE, n, 1)
+st.waiting = st.waiting + 1
+log_push(st, n)
+advance(st, s)
+save_state(st)
+return describe(st, s, new_id, n)

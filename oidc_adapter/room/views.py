@@ -1,0 +1,89 @@
+"""Typed views of what the room scripts return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LIVE_STATES = ("waiting", "served", "admitted")
+
+
+def _pairs(items: list[Any]) -> dict[str, Any]:
+    return {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)}
+
+
+@dataclass(frozen=True)
+class RoomView:
+    name: str
+    mode: str
+    seq: int
+    cursor: int
+    waiting: int
+    pending: int
+    active: int
+    served: int
+    admitted: int
+    abandoned: int
+    expired: int
+    now_ms: int
+    rate_buckets: dict[int, int]
+    settings: dict[str, Any]
+
+    @classmethod
+    def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
+        settings = _pairs(raw["settings"])
+        for key, value in settings.items():
+            if key != "mode":
+                settings[key] = int(value)
+        rate = _pairs(raw["rate"])
+        return cls(
+            name=name,
+            mode=raw["mode"],
+            seq=int(raw["seq"]),
+            cursor=int(raw["cursor"]),
+            waiting=int(raw["waiting"]),
+            pending=int(raw["pending"]),
+            active=int(raw["active"]),
+            served=int(raw["served"]),
+            admitted=int(raw["admitted"]),
+            abandoned=int(raw["abandoned"]),
+            expired=int(raw["expired"]),
+            now_ms=int(raw["now_ms"]),
+            rate_buckets={int(k): int(v) for k, v in rate.items()},
+            settings=settings,
+        )
+
+
+@dataclass(frozen=True)
+class TicketView:
+    room: RoomView
+    ticket: str
+    number: int
+    state: str
+    taken_s: int
+    changed_s: int
+    ahead: int | None = None
+    session_expires_ms: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def position(self) -> int | None:
+        return None if self.ahead is None else self.ahead + 1
+
+    @classmethod
+    def parse(cls, name: str, raw: dict[str, Any]) -> TicketView:
+        expires = raw.get("session_expires_ms")
+        return cls(
+            room=RoomView.parse(name, raw),
+            ticket=raw["ticket"],
+            number=int(raw["number"]),
+            state=raw["state"],
+            taken_s=int(raw["taken_s"]),
+            changed_s=int(raw["changed_s"]),
+            ahead=int(raw["ahead"]) if "ahead" in raw else None,
+            session_expires_ms=int(float(expires)) if expires is not None else None,
+        )

@@ -1,0 +1,33 @@
+"""The instance secret: cookie signing and ticket proofs.
+
+Every worker and host must share it, so unless the operator sets one it is
+generated once and kept in Redis (persisted with the queue it protects).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+import redis
+
+SECRET_KEY = "wr:secret"
+
+
+def instance_secret(client: redis.Redis, configured: str | None) -> str:
+    if configured:
+        return configured
+    client.set(SECRET_KEY, secrets.token_urlsafe(48), nx=True)
+    return client.get(SECRET_KEY)
+
+
+def ticket_proof(secret: str, room: str, ticket: str) -> str:
+    """The ticket secret only its taker holds; derived, so nothing is stored."""
+    mac = hmac.new(secret.encode(), f"ticket:{room}:{ticket}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
+
+
+def check_ticket_proof(secret: str, room: str, ticket: str, proof: str) -> bool:
+    return hmac.compare_digest(ticket_proof(secret, room, ticket), proof)

@@ -1,0 +1,159 @@
+"""The operator API: every action behind a bearer admin token.
+
+The token is compared in constant time, and a refused request changes
+nothing. With no token configured the API refuses everything.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..config import validate_room_settings
+from ..room.present import room_json, ticket_json
+from ..room.views import RoomView
+from . import validate
+from .context import services
+from .errors import ApiError
+
+bp = Blueprint("admin_api", __name__, url_prefix="/admin")
+
+MAX_ADMIT = 100_000
+
+
+@bp.before_request
+def require_admin_token() -> None:
+    expected = services().config.admin_token
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if (
+        not expected
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(given.strip().encode(), expected.encode())
+    ):
+        raise ApiError(
+            401,
+            "invalid_token",
+            "A valid admin bearer token is required.",
+            {"WWW-Authenticate": 'Bearer realm="admin"'},
+        )
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def admin_room_json(room: RoomView) -> dict[str, Any]:
+    out = room_json(room)
+    out.update(
+        pending_claims=room.pending,
+        admitted_total=room.admitted,
+        abandoned_total=room.abandoned,
+        expired_total=room.expired,
+        settings=room.settings,
+        overrides=services().engine.overrides(room.name),
+    )
+    return out
+
+
+def _known_room(room: str) -> str:
+    validate.room_name(room)
+    if room not in services().engine.rooms:
+        raise ApiError(404, "unknown_room", "No room with that name is configured.")
+    return room
+
+
+@bp.get("/rooms")
+def list_rooms() -> Response:
+    engine = services().engine
+    return jsonify({"rooms": [admin_room_json(engine.state(name)) for name in engine.rooms]})
+
+
+@bp.get("/rooms/<room>")
+def show_room(room: str) -> Response:
+    return jsonify(admin_room_json(services().engine.state(_known_room(room))))
+
+
+@bp.route("/rooms/<room>/settings", methods=["PATCH", "POST"])
+def change_settings(room: str) -> Response:
+    """Change live settings; `null` drops an override back to the config file."""
+    room = _known_room(room)
+    body = validate.json_body(required=True)
+    if not body:
+        raise ApiError(400, "invalid_request", "No settings given.")
+    clears = {k: None for k, v in body.items() if v is None}
+    clean, problems = validate_room_settings(
+        {k: v for k, v in body.items() if v is not None}, partial=True
+    )
+    for key in clears:
+        _, more = validate_room_settings({key: 0 if key != "mode" else "auto"}, partial=True)
+        problems += more
+    if problems:
+        field, message = problems[0]
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"{field}: {message}",
+            field=field,
+            problems=[{"field": f, "message": m} for f, m in problems],
+        )
+    return jsonify(admin_room_json(services().engine.configure(room, {**clean, **clears})))
+
+
+def _set_mode(room: str, mode: str) -> Response:
+    return jsonify(admin_room_json(services().engine.configure(_known_room(room), {"mode": mode})))
+
+
+@bp.post("/rooms/<room>/pause")
+def pause(room: str) -> Response:
+    return _set_mode(room, "paused")
+
+
+@bp.post("/rooms/<room>/resume")
+def resume(room: str) -> Response:
+    """Back to the configured mode (or auto if the file itself says paused)."""
+    room = _known_room(room)
+    configured = services().engine.rooms[room].mode
+    return _set_mode(room, configured if configured not in ("paused", "closed") else "auto")
+
+
+@bp.post("/rooms/<room>/close")
+def close(room: str) -> Response:
+    return _set_mode(room, "closed")
+
+
+@bp.post("/rooms/<room>/admit")
+def admit(room: str) -> Response:
+    room = _known_room(room)
+    count = validate.json_body(required=True).get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ADMIT:
+        raise ApiError(
+            400, "invalid_request", f"count must be an integer from 1 to {MAX_ADMIT}.",
+            field="count",
+        )
+    view, admitted = services().engine.admit(room, count)
+    return jsonify({"admitted": admitted, "requested": count, "room": admin_room_json(view)})
+
+
+@bp.post("/rooms/<room>/revoke")
+def revoke(room: str) -> Response:
+    room = _known_room(room)
+    ticket = validate.ticket_id(validate.json_body(required=True).get("ticket"))
+    return jsonify(ticket_json(services().engine.finish(room, ticket, "revoked")))
+
+
+@bp.post("/rooms/<room>/reset")
+def reset(room: str) -> Response:
+    """Drops every ticket; the body must repeat the room name to confirm."""
+    room = _known_room(room)
+    if validate.json_body(required=True).get("confirm") != room:
+        raise ApiError(
+            400, "confirmation_required",
+            "Resetting drops every ticket; send {\"confirm\": \"<room name>\"}.",
+            field="confirm",
+        )
+    return jsonify(admin_room_json(services().engine.reset(room)))

@@ -1,0 +1,72 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify
+
+from .context import services
+
+bp = Blueprint("health", __name__)
+
+#: Extra readiness checks other parts register (e.g. "a signing key is loaded").
+ReadinessCheck = Callable[[], tuple[str, bool]]
+
+
+def add_readiness_check(app, check: ReadinessCheck) -> None:
+    app.extensions.setdefault("readiness_checks", []).append(check)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    checks: dict[str, bool] = {}
+    try:
+        checks["redis"] = bool(services().redis.ping())
+    except redis.RedisError:
+        checks["redis"] = False
+    for check in current_app.extensions.get("readiness_checks", []):
+        name, ok = check()
+        checks[name] = ok
+    ready = all(checks.values())
+    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
+    response.headers["Cache-Control"] = "no-store"
+    if not ready:
+        response.headers["Retry-After"] = "5"
+    return response, 200 if ready else 503
+
+
+METRICS = (
+    ("waiting", "gauge", "Tickets waiting in line"),
+    ("active", "gauge", "Admitted sessions plus served tickets not yet claimed"),
+    ("pending", "gauge", "Served tickets not yet claimed"),
+    ("served", "counter", "Tickets served since the room was last reset"),
+    ("admitted", "counter", "Sessions started since the room was last reset"),
+    ("abandoned", "counter", "Waiting tickets abandoned (no heartbeat)"),
+    ("expired", "counter", "Turns and sessions that expired"),
+    ("seq", "counter", "Tickets taken since the room was last reset"),
+)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    engine = services().engine
+    views = [engine.state(name) for name in engine.rooms]
+    lines: list[str] = []
+    for attr, kind, help_text in METRICS:
+        name = f"waiting_room_{attr}" + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f'{name}{{room="{v.name}"}} {getattr(v, attr)}' for v in views]
+    lines += ["# HELP waiting_room_admit_per_minute Configured admission rate",
+              "# TYPE waiting_room_admit_per_minute gauge"]
+    lines += [
+        f'waiting_room_admit_per_minute{{room="{v.name}"}} {v.settings["admit_per_minute"]}'
+        for v in views
+    ]
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
