@@ -164,8 +164,16 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
     env = dict(os.environ) if env is None else env
     problems: list[tuple[str, str]] = []
     known = {
-        "issuer", "redis_url", "data_dir", "keys_dir", "admin_token", "secret_key",
-        "signing_alg", "room_state_max_age", "rooms", "clients",
+        "issuer",
+        "redis_url",
+        "data_dir",
+        "keys_dir",
+        "admin_token",
+        "secret_key",
+        "signing_alg",
+        "room_state_max_age",
+        "rooms",
+        "clients",
     }
     for key in data:
         if key not in known:
@@ -258,8 +266,14 @@ def _parse_client(
         problems.append((path, "must be a table"))
         return None
     allowed = {
-        "secret", "secret_env", "redirect_uris", "room", "initiate_login_uri",
-        "login_timeout", "require_pkce", "name",
+        "secret",
+        "secret_env",
+        "redirect_uris",
+        "room",
+        "initiate_login_uri",
+        "login_timeout",
+        "require_pkce",
+        "name",
     }
     for key in values:
         if key not in allowed:
@@ -268,7 +282,9 @@ def _parse_client(
     if "secret_env" in values:
         secret = env.get(str(values["secret_env"]))
         if not secret:
-            problems.append((f"{path}.secret_env", f"environment variable {values['secret_env']} is not set"))
+            problems.append(
+                (f"{path}.secret_env", f"environment variable {values['secret_env']} is not set")
+            )
     if not isinstance(secret, str) or len(secret) < 16:
         if "secret_env" not in values:
             problems.append((f"{path}.secret", "a secret of at least 16 characters is required"))
@@ -279,7 +295,9 @@ def _parse_client(
     for i, uri in enumerate(uris):
         ok = _check_url(problems, f"{path}.redirect_uris[{i}]", uri, allow_http=True)
         if ok and uri.startswith("http:") and not _is_local(uri):
-            problems.append((f"{path}.redirect_uris[{i}]", "must use https (http only for localhost)"))
+            problems.append(
+                (f"{path}.redirect_uris[{i}]", "must use https (http only for localhost)")
+            )
     room = values.get("room")
     if room not in rooms:
         problems.append((f"{path}.room", f"must name a configured room, got {room!r}"))
@@ -289,7 +307,9 @@ def _parse_client(
         initiate = f"{parts.scheme}://{parts.netloc}/"
     elif initiate is not None:
         _check_url(problems, f"{path}.initiate_login_uri", initiate, allow_http=True)
-    timeout = _check_int(problems, f"{path}.login_timeout", values.get("login_timeout", 240), 5, 3600)
+    timeout = _check_int(
+        problems, f"{path}.login_timeout", values.get("login_timeout", 240), 5, 3600
+    )
     pkce = values.get("require_pkce", False)
     if not isinstance(pkce, bool):
         problems.append((f"{path}.require_pkce", "must be true or false"))
@@ -307,7 +327,9 @@ def _parse_client(
     )
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Config:
     """Read the TOML file named by `path` or OIDC_ADAPTER_CONFIG."""
     env = dict(os.environ) if env is None else env
     path = path or env.get("OIDC_ADAPTER_CONFIG")

@@ -13,14 +13,14 @@ import secrets
 
 import redis
 
-SECRET_KEY = "wr:secret"
+REDIS_KEY_NAME = "wr:secret"
 
 
 def instance_secret(client: redis.Redis, configured: str | None) -> str:
     if configured:
         return configured
-    client.set(SECRET_KEY, secrets.token_urlsafe(48), nx=True)
-    return client.get(SECRET_KEY)
+    client.set(REDIS_KEY_NAME, secrets.token_urlsafe(48), nx=True)
+    return client.get(REDIS_KEY_NAME)
 
 
 def ticket_proof(secret: str, room: str, ticket: str) -> str:

@@ -116,6 +116,13 @@ class RoomEngine:
             args += [key, "" if value is None else value]
         return RoomView.parse(room, self._call("configure", room, *args))
 
+    def resume(self, room: str) -> RoomView:
+        """Back to the configured mode, or auto when the file itself pauses or closes."""
+        configured = self.rooms[room].mode if room in self.rooms else "auto"
+        return self.configure(
+            room, {"mode": "auto" if configured in ("paused", "closed") else configured}
+        )
+
     def admit(self, room: str, count: int) -> tuple[RoomView, int]:
         raw = self._call("admit", room, count)
         return RoomView.parse(room, raw), int(raw["admitted_now"])

@@ -116,9 +116,7 @@ def pause(room: str) -> Response:
 @bp.post("/rooms/<room>/resume")
 def resume(room: str) -> Response:
     """Back to the configured mode (or auto if the file itself says paused)."""
-    room = _known_room(room)
-    configured = services().engine.rooms[room].mode
-    return _set_mode(room, configured if configured not in ("paused", "closed") else "auto")
+    return jsonify(admin_room_json(services().engine.resume(_known_room(room))))
 
 
 @bp.post("/rooms/<room>/close")
@@ -132,7 +130,9 @@ def admit(room: str) -> Response:
     count = validate.json_body(required=True).get("count")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ADMIT:
         raise ApiError(
-            400, "invalid_request", f"count must be an integer from 1 to {MAX_ADMIT}.",
+            400,
+            "invalid_request",
+            f"count must be an integer from 1 to {MAX_ADMIT}.",
             field="count",
         )
     view, admitted = services().engine.admit(room, count)
@@ -152,8 +152,9 @@ def reset(room: str) -> Response:
     room = _known_room(room)
     if validate.json_body(required=True).get("confirm") != room:
         raise ApiError(
-            400, "confirmation_required",
-            "Resetting drops every ticket; send {\"confirm\": \"<room name>\"}.",
+            400,
+            "confirmation_required",
+            'Resetting drops every ticket; send {"confirm": "<room name>"}.',
             field="confirm",
         )
     return jsonify(admin_room_json(services().engine.reset(room)))

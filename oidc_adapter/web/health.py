@@ -63,8 +63,10 @@ def metrics() -> Response:
         name = f"waiting_room_{attr}" + ("_total" if kind == "counter" else "")
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         lines += [f'{name}{{room="{v.name}"}} {getattr(v, attr)}' for v in views]
-    lines += ["# HELP waiting_room_admit_per_minute Configured admission rate",
-              "# TYPE waiting_room_admit_per_minute gauge"]
+    lines += [
+        "# HELP waiting_room_admit_per_minute Configured admission rate",
+        "# TYPE waiting_room_admit_per_minute gauge",
+    ]
     lines += [
         f'waiting_room_admit_per_minute{{room="{v.name}"}} {v.settings["admit_per_minute"]}'
         for v in views

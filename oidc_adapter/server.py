@@ -1,0 +1,58 @@
+"""Runs the app under gunicorn, with the embedded Redis owned by the master.
+
+The embedded server must be started before gunicorn forks so that every
+worker talks to the same one; workers then get its unix socket as REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Config
+from .store import EmbeddedRedis
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, config: Config, options: dict[str, Any]):
+        self._config = config
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .app import create_app
+
+        return create_app(self._config)
+
+
+def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "forwarded_allow_ips": "127.0.0.1,::1",
+    }
+
+
+def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
+    embedded = None
+    if config.redis_url is None:
+        embedded = EmbeddedRedis(config.data_dir / "redis")
+        config = dataclasses.replace(config, redis_url=embedded.url)
+    try:
+        _Gunicorn(config, gunicorn_options(bind, workers, threads)).run()
+    finally:
+        if embedded is not None:
+            embedded.close()
