@@ -72,17 +72,24 @@ local function log_push(st, n)
   redis.call('RPUSH', K_LOG, n)
 end
 
-local function heartbeat(st, n)
-  local last = get_u32(K_AT, n)
-  set_u32(K_AT, n, st.now_s)
-  if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
-end
-
 local function leave_queue(st, n, state)
   redis.call('SETBIT', K_LIVE, n, 0)
   set_state(n, state)
   set_u32(K_AT, n, st.now_s)
   st.waiting = st.waiting - 1
+end
+
+-- A beat arriving after the grace period is too late: the ticket was
+-- abandoned whether or not another call has swept the room since.
+local function heartbeat(st, s, n)
+  local last = get_u32(K_AT, n)
+  if last + s.waiting_grace_seconds <= st.now_s then
+    leave_queue(st, n, ABANDONED)
+    st.abandoned = st.abandoned + 1
+    return
+  end
+  set_u32(K_AT, n, st.now_s)
+  if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
 end
 
 local function sweep_abandoned(st, s)
@@ -139,6 +146,7 @@ local function expire_sessions(st)
     set_state(tonumber(item), EXPIRED)
     set_u32(K_AT, tonumber(item), st.now_s)
   end
+  st.expired = st.expired + #ended
   redis.call('ZREM', K_SES, unpack(ended))
 end
 
@@ -154,8 +162,11 @@ end
 local function record_rate(st, count)
   local b = math.floor(st.now_s / RATE_BUCKET)
   if b > st.rtb then
-    local from = math.max(st.rtb - RATE_KEEP + 1, b - 2 * RATE_KEEP)
-    for old = from, b - RATE_KEEP do redis.call('HDEL', K_RT, old) end
+    if b - st.rtb >= RATE_KEEP then
+      redis.call('DEL', K_RT)  -- every kept bucket is out of the window
+    else
+      for old = st.rtb - RATE_KEEP + 1, b - RATE_KEEP do redis.call('HDEL', K_RT, old) end
+    end
     st.rtb = b
   end
   redis.call('HINCRBY', K_RT, b, count)

@@ -6,7 +6,7 @@ if not s then return {'error', 'unknown_room'} end
 local id = ARGV[2]
 local n = ticket_number(id)
 if not n then return {'error', 'unknown_ticket'} end
-if ARGV[3] == '1' and get_state(n) == WAITING then heartbeat(st, n) end
+if ARGV[3] == '1' and get_state(n) == WAITING then heartbeat(st, s, n) end
 advance(st, s)
 save_state(st)
 return describe(st, s, id, n)

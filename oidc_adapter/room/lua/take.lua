@@ -8,10 +8,12 @@ local new_id, existing = ARGV[2], ARGV[3]
 if existing ~= '' then
   local n = ticket_number(existing)
   if n then
+    if get_state(n) == WAITING then heartbeat(st, s, n) end
+    -- Judge liveness after advancing: a turn that lapsed since the last call
+    -- (unclaimed, session over) is ended, and the caller gets a new ticket.
+    advance(st, s)
     local state = get_state(n)
-    if state == WAITING then heartbeat(st, n) end
     if state == WAITING or state == SERVED or state == ADMITTED then
-      advance(st, s)
       save_state(st)
       return describe(st, s, existing, n)
     end

@@ -1,0 +1,188 @@
+"""Time-based queue behaviour, driven by the manual clock (no sleeping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from oidc_adapter.room.engine import RoomClosed
+
+from .test_queue_support import make_engine
+
+GRANULE = 5  # seconds; abandonment may be noticed this much after the grace period
+
+
+def take_many(engine, count: int, room: str = "shop") -> list:
+    return [engine.take(room) for _ in range(count)]
+
+
+def test_rate_admits_one_per_second_at_60_per_minute(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60, max_active=0)
+    tickets = take_many(engine, 30)
+    room = engine.state("shop")
+    # A fresh room starts with a full bucket: rate / 6 = 10 admissions at once.
+    assert (room.served, room.waiting) == (10, 20)
+    for step in range(1, 21):
+        clock.advance(0.5)
+        assert engine.state("shop").served == 10 + step - 1
+        clock.advance(0.5)
+        room = engine.state("shop")
+        assert room.served == 10 + step
+        assert room.cursor == tickets[9 + step].number
+
+
+def test_bucket_caps_the_burst_after_an_idle_period(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60, max_active=0)
+    take_many(engine, 10)
+    clock.advance(600)
+    take_many(engine, 25)
+    room = engine.state("shop")
+    # Ten minutes idle bank no more than the bucket: 10 s of rate.
+    assert (room.served, room.waiting) == (20, 15)
+
+
+def test_queue_all_admits_at_the_rate_without_bursts(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60, mode="queue_all")
+    take_many(engine, 5)
+    assert engine.state("shop").served == 1
+    clock.advance(100)
+    assert engine.state("shop").served == 2
+    clock.advance(1)
+    assert engine.state("shop").served == 3
+
+
+def test_auto_queues_only_when_the_room_is_full(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=600, max_active=3)
+    tickets = take_many(engine, 5)
+    assert [t.state for t in tickets] == ["served"] * 3 + ["waiting"] * 2
+    clock.advance(10)
+    room = engine.state("shop")
+    assert (room.active, room.waiting) == (3, 2)
+    engine.finish("shop", tickets[0].ticket)
+    assert engine.status("shop", tickets[3].ticket).state == "served"
+    assert engine.status("shop", tickets[4].ticket).state == "waiting"
+
+
+def test_paused_room_admits_nobody_and_banks_nothing(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60)
+    tickets = take_many(engine, 15)
+    engine.configure("shop", {"mode": "paused"})
+    waiting = tickets[10:]
+    positions = [engine.status("shop", t.ticket).position for t in waiting]
+    assert positions == [1, 2, 3, 4, 5]
+    for _ in range(30):
+        clock.advance(10)
+        assert [engine.status("shop", t.ticket).position for t in waiting] == positions
+        assert engine.state("shop").served == 10
+    late = engine.take("shop")
+    assert late.state == "waiting" and late.position == 6
+    room = engine.resume("shop")
+    assert room.mode == "auto" and room.served == 10
+    for expected in waiting + [late]:
+        clock.advance(1)
+        assert engine.state("shop").cursor == expected.number
+
+
+def test_closed_room_takes_no_tickets_but_keeps_the_queue(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0)
+    kept = engine.take("shop")
+    engine.configure("shop", {"mode": "closed"})
+    with pytest.raises(RoomClosed):
+        engine.take("shop")
+    again = engine.take("shop", existing=kept.ticket)
+    assert (again.ticket, again.number, again.state) == (kept.ticket, 1, "waiting")
+    assert engine.state("shop").seq == 1
+    engine.resume("shop")
+    assert engine.take("shop").number == 2
+
+
+def test_passthrough_serves_everyone_at_once(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=1, max_active=2, mode="passthrough")
+    tickets = take_many(engine, 50)
+    assert {t.state for t in tickets} == {"served"}
+    room = engine.state("shop")
+    assert (room.waiting, room.served, room.active) == (0, 50, 50)
+
+
+def test_heartbeating_ticket_is_never_abandoned_and_silent_one_is_skipped(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=15)
+    first, silent, last = take_many(engine, 3)
+    for _ in range(60):  # ten minutes, beating every 10 s (grace 15 s)
+        clock.advance(10)
+        assert engine.status("shop", first.ticket).state == "waiting"
+        view = engine.status("shop", last.ticket)
+        assert view.state == "waiting"
+    assert view.ahead == 1  # the silent ticket no longer counts
+    assert engine.status("shop", silent.ticket, heartbeat=False).state == "abandoned"
+    room, admitted = engine.admit("shop", 2)
+    assert admitted == 2 and room.abandoned == 1 and room.waiting == 0
+    assert engine.status("shop", first.ticket).state == "served"
+    assert engine.status("shop", last.ticket).state == "served"
+    assert engine.status("shop", silent.ticket).state == "abandoned"
+
+
+def test_abandonment_is_seen_between_grace_and_grace_plus_granule(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=30)
+    silent, other = take_many(engine, 2)
+    clock.advance(29)
+    assert engine.status("shop", other.ticket).ahead == 1
+    clock.advance(GRANULE + 1)
+    view = engine.status("shop", other.ticket)
+    assert view.ahead == 0 and view.room.abandoned == 1
+    assert engine.status("shop", silent.ticket).state == "abandoned"
+
+
+def test_late_poll_after_grace_does_not_revive_a_silent_ticket(redis_client, clock):
+    """Abandonment must not depend on whether someone else happened to call the room."""
+    engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=30)
+    ticket = engine.take("shop")
+    clock.advance(31)
+    assert engine.status("shop", ticket.ticket).state == "abandoned"
+    assert engine.state("shop").waiting == 0
+
+
+def test_unclaimed_turn_gives_its_slot_back(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=600, max_active=1, claim_seconds=15)
+    unclaimed, nxt = take_many(engine, 2)
+    assert (unclaimed.state, nxt.state) == ("served", "waiting")
+    clock.advance(14)
+    assert engine.status("shop", nxt.ticket).state == "waiting"
+    clock.advance(1)
+    assert engine.status("shop", nxt.ticket).state == "served"
+    assert engine.status("shop", unclaimed.ticket).state == "expired"
+    assert engine.claim("shop", unclaimed.ticket).state == "expired"
+    room = engine.state("shop")
+    assert (room.active, room.pending, room.expired) == (1, 1, 1)
+
+
+def test_session_expiry_frees_the_slot(redis_client, clock):
+    engine = make_engine(
+        redis_client, clock, admit_per_minute=600, max_active=1, session_seconds=60
+    )
+    first, second = take_many(engine, 2)
+    admitted = engine.claim("shop", first.ticket)
+    assert admitted.state == "admitted"
+    assert admitted.session_expires_ms == clock.ms + 60_000
+    clock.advance(59)
+    assert engine.status("shop", second.ticket).state == "waiting"
+    clock.advance(1)
+    assert engine.status("shop", second.ticket).state == "served"
+    assert engine.status("shop", first.ticket).state == "expired"
+    room = engine.state("shop")
+    assert (room.active, room.admitted, room.expired) == (1, 1, 1)
+
+
+def test_finishing_a_session_frees_the_slot_at_once(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=600, max_active=1)
+    first, second = take_many(engine, 2)
+    engine.claim("shop", first.ticket)
+    assert engine.finish("shop", first.ticket).state == "done"
+    assert engine.status("shop", second.ticket).state == "served"
+
+
+def test_rate_history_keeps_only_the_recent_window(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60)
+    engine.take("shop")
+    clock.advance(3600)
+    room = engine.take("shop").room
+    current = room.now_ms // 10_000
+    assert room.rate_buckets == {current: 1}
