@@ -5,14 +5,21 @@ from __future__ import annotations
 import atexit
 
 import redis
-from flask import Flask
+from flask import Flask, Response, send_from_directory
 
+from . import pages
 from .config import Config
+from .keys import KeyStore, store_for
+from .oidc import endpoints as oidc_endpoints
+from .oidc.codes import CodeStore
+from .oidc.server import Provider
+from .oidc.tokens import TokenIssuer
 from .room.engine import Clock, RoomEngine
 from .store import EmbeddedRedis, connect
 from .web import admin_api, health, rooms_api
 from .web.context import Services
 from .web.errors import register_error_handlers
+from .web.health import add_readiness_check
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -24,7 +31,7 @@ def create_app(
     clock: Clock | None = None,
 ) -> Flask:
     """Build the app. `clock` exists for tests only: nothing a client sends can set it."""
-    app = Flask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder=None, template_folder=pages.TEMPLATE_FOLDER)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     if redis_client is None:
@@ -41,8 +48,33 @@ def create_app(
     except redis.RedisError as exc:
         # Start anyway: /readyz reports it and the first room call syncs.
         app.logger.warning("could not publish room settings yet: %s", exc)
-    app.extensions["waiting_room"] = Services(config=config, redis=redis_client, engine=engine)
+    services = Services(config=config, redis=redis_client, engine=engine)
+    app.extensions["waiting_room"] = services
+    keys = store_for(config)
+    app.extensions["oidc_provider"] = Provider(
+        config,
+        engine,
+        CodeStore(redis_client),
+        TokenIssuer(config.issuer, keys),
+        lambda: services.secret,
+    )
+    add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
     register_error_handlers(app)
-    for bp in (rooms_api.bp, admin_api.bp, health.bp):
+    for bp in (rooms_api.bp, admin_api.bp, health.bp, oidc_endpoints.bp):
         app.register_blueprint(bp)
+    app.add_url_rule("/static/waiting/<path:filename>", "waiting_static", _waiting_static)
     return app
+
+
+def _has_signing_key(keys: KeyStore) -> bool:
+    try:
+        keys.signing_key()
+    except Exception:
+        return False
+    return True
+
+
+def _waiting_static(filename: str) -> Response:
+    response = send_from_directory(pages.STATIC_FOLDER, filename, max_age=3600)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response

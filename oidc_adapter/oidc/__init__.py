@@ -1,0 +1,1 @@
+"""The OpenID Connect provider: discovery, JWKS, /authorize with the waiting hold, tokens."""

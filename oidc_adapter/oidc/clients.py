@@ -1,0 +1,49 @@
+"""Relying parties from the config, as Authlib client objects."""
+
+from __future__ import annotations
+
+import hmac
+
+from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
+
+from ..config import ClientSettings
+
+SUPPORTED_SCOPES = ("openid", "profile")
+
+
+class Client(ClientMixin):
+    def __init__(self, settings: ClientSettings):
+        self.settings = settings
+
+    @property
+    def room(self) -> str:
+        return self.settings.room
+
+    def get_client_id(self) -> str:
+        return self.settings.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only a client with exactly one redirect URI may omit it (RFC 6749 §3.1.2.3).
+        uris = self.settings.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        return " ".join(s for s in scope_to_list(scope) if s in SUPPORTED_SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match: no prefix, no normalisation (OAuth 2.0 Security BCP)."""
+        return redirect_uri in self.settings.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(client_secret.encode(), self.settings.secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "authorization_code"

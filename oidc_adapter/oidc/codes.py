@@ -1,0 +1,88 @@
+"""Authorization codes in Redis: short-lived, single use, replay-detecting.
+
+A code is stored under the SHA-256 of its value, so a Redis dump never holds
+a redeemable code. Redeeming is one GETDEL, so two concurrent exchanges can
+never both succeed; the redeemed marker outlives the code so a replay is
+recognised and the session it started can be revoked (RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import redis
+
+CODE_BYTES = 32  # 256 bits
+CODE_TTL_SECONDS = 60
+REDEEMED_TTL_SECONDS = 24 * 3600
+
+
+@dataclass
+class AuthorizationCode:
+    client_id: str
+    redirect_uri: str
+    scope: str
+    room: str
+    ticket: str
+    auth_time: int
+    nonce: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+
+    # Authlib's AuthorizationCodeMixin / OpenID accessors
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+def _key(code: str) -> str:
+    return "wr:code:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+def _redeemed_key(code: str) -> str:
+    return "wr:code-redeemed:" + hashlib.sha256(code.encode()).hexdigest()
+
+
+class CodeStore:
+    def __init__(self, client: redis.Redis):
+        self.client = client
+
+    def save(self, code: str, data: AuthorizationCode) -> None:
+        self.client.set(_key(code), json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
+
+    def redeem(self, code: str) -> AuthorizationCode | None:
+        """Consume the code; None if unknown, expired or already used."""
+        raw = self.client.getdel(_key(code))
+        if raw is None:
+            return None
+        data = AuthorizationCode(**json.loads(raw))
+        self.client.set(
+            _redeemed_key(code),
+            json.dumps({"room": data.room, "ticket": data.ticket}),
+            ex=REDEEMED_TTL_SECONDS,
+        )
+        return data
+
+    def replayed(self, code: str) -> tuple[str, str] | None:
+        """(room, ticket) of a code that was already redeemed, for revocation."""
+        raw = self.client.get(_redeemed_key(code))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return data["room"], data["ticket"]

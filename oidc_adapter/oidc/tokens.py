@@ -1,0 +1,131 @@
+"""Signing ID tokens and RFC 9068 JWT access tokens, and verifying our own.
+
+Both the OIDC /token endpoint and the direct API token endpoint issue access
+tokens here, so a protected API sees one format whichever way a user came in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from ..keys import KeyStore
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT type, not a secret)
+
+
+def subject_for(secret: str, room: str, ticket: str) -> str:
+    """A pairwise-free but unlinkable subject: stable for one ticket, reveals nothing."""
+    mac = hmac.new(secret.encode(), f"sub:{room}:{ticket}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
+
+
+def half_hash(value: str, alg: str) -> str:
+    """at_hash: left half of the SHA-256 digest (RS256 and ES256 both use SHA-256)."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenIssuer:
+    def __init__(self, issuer: str, keys: KeyStore):
+        self.issuer = issuer
+        self.keys = keys
+        self._keyset: tuple[tuple[str, ...], KeySet] | None = None
+
+    def _sign(self, claims: dict[str, Any], typ: str) -> str:
+        kid, alg, key = self.keys.signing_key()
+        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def access_token(
+        self,
+        *,
+        sub: str,
+        audience: str | list[str],
+        client_id: str,
+        room: str,
+        session: str,
+        scope: str,
+        expires_at: int,
+        auth_time: int,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience,
+            "client_id": client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": expires_at,
+            "auth_time": auth_time,
+            "jti": secrets.token_urlsafe(16),
+            "scope": scope,
+            "room": room,
+            "sid": session,
+        }
+        return self._sign(claims, ACCESS_TOKEN_TYPE)
+
+    def id_token(
+        self,
+        *,
+        sub: str,
+        client_id: str,
+        room: str,
+        expires_at: int,
+        auth_time: int,
+        nonce: str | None,
+        access_token: str,
+        session: str,
+    ) -> str:
+        _, alg, _ = self.keys.signing_key()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": client_id,
+            "exp": expires_at,
+            "iat": int(time.time()),
+            "auth_time": auth_time,
+            "at_hash": half_hash(access_token, alg),
+            "room": room,
+            "sid": session,
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        return self._sign(claims, "JWT")
+
+    def _public_keyset(self) -> KeySet:
+        jwks = self.keys.public_jwks()
+        kids = tuple(k["kid"] for k in jwks["keys"])
+        if self._keyset is None or self._keyset[0] != kids:
+            self._keyset = (kids, KeySet.import_key_set(jwks))
+        return self._keyset[1]
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """Check one of our access tokens: published key, at+jwt type, issuer, expiry."""
+        try:
+            decoded = jwt.decode(token, self._public_keyset(), algorithms=["RS256", "ES256"])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidToken("malformed or bad signature") from exc
+        if str(decoded.header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidToken("not an access token")
+        claims = decoded.claims
+        if claims.get("iss") != self.issuer:
+            raise InvalidToken("wrong issuer")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= int(time.time()):
+            raise InvalidToken("expired")
+        if not isinstance(claims.get("room"), str) or not isinstance(claims.get("sid"), str):
+            raise InvalidToken("missing room claims")
+        return claims

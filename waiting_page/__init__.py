@@ -1,0 +1,1 @@
+"""The waiting page: templates, static assets and translations (data only)."""
