@@ -220,3 +220,8 @@ def room_reset(config_path: str, name: str, yes: bool) -> None:
     engine = _engine(config_path)
     engine.reset(_room_arg(engine, name))
     click.echo(f"{name}: reset")
+
+
+from .keys.cli import keys_cli  # noqa: E402  (sub-groups register at the end)
+
+main.add_command(keys_cli)
