@@ -12,6 +12,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from .config import Config
+from .keys import store_for
 from .store import EmbeddedRedis
 
 
@@ -43,10 +44,15 @@ def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any
         "accesslog": "-",
         "errorlog": "-",
         "forwarded_allow_ips": "127.0.0.1,::1",
+        # One shared control socket path would make two servers on a host collide.
+        "control_socket_disable": True,
     }
 
 
 def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
+    # First start on a fresh machine: create the signing keys before any worker
+    # needs them (a no-op when an active key exists).
+    store_for(config).ensure()
     embedded = None
     if config.redis_url is None:
         embedded = EmbeddedRedis(config.data_dir / "redis")
