@@ -1,0 +1,24 @@
+"""The default without REDIS_URL: a real embedded Redis, persisted under data_dir."""
+
+from oidc_adapter.config import parse_config
+from oidc_adapter.room.engine import RoomEngine
+from oidc_adapter.store import EmbeddedRedis, connect
+
+
+def test_embedded_redis_keeps_the_queue_across_a_restart(tmp_path):
+    cfg = parse_config({"rooms": {"shop": {"admit_per_minute": 0}}}, env={})
+    server = EmbeddedRedis(tmp_path / "redis")
+    engine = RoomEngine(connect(server.url), cfg.rooms)
+    engine.sync_settings()
+    taken = [engine.take("shop") for _ in range(3)]
+    assert [t.state for t in taken] == ["waiting"] * 3
+    server.close()
+
+    server = EmbeddedRedis(tmp_path / "redis")
+    try:
+        engine = RoomEngine(connect(server.url), cfg.rooms)
+        again = [engine.status("shop", t.ticket) for t in taken]
+        assert [t.number for t in again] == [1, 2, 3]
+        assert [t.position for t in again] == [1, 2, 3]
+    finally:
+        server.close()
