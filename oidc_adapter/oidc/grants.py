@@ -47,7 +47,9 @@ class CodeGrant(AuthorizationCodeGrant):
             code,
             AuthorizationCode(
                 client_id=request.client.get_client_id(),
-                redirect_uri=payload.redirect_uri or request.client.get_default_redirect_uri(),
+                # Empty when /authorize omitted it: /token then need not send it
+                # (RFC 6749 §4.1.3).
+                redirect_uri=payload.redirect_uri or "",
                 scope=request.scope or "",
                 room=user.view.room.name,
                 ticket=user.view.ticket,
