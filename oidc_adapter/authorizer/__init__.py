@@ -1,0 +1,45 @@
+"""The protected side: verify the waiting room's access tokens.
+
+    from oidc_adapter.authorizer import Authorizer, SessionCheck
+
+    authorizer = Authorizer(
+        "https://wait.example.com",
+        rooms=["shop"],                         # audience: .../api/rooms/shop
+        sessions=SessionCheck.from_redis("redis://queue:6379/0", ["shop"]),  # optional
+    )
+    identity = authorizer.verify(token)         # or raises Denied
+
+Plug-ins: `AuthorizerMiddleware` (WSGI), `forward_auth_app` (nginx
+auth_request, Traefik forwardAuth, Envoy ext_authz) and
+`aws_lambda.handler` (API Gateway). See docs/integrations.md.
+"""
+
+from .keys import JwksKeys, KeysUnavailable, LocalKeys, UnknownKey
+from .sessions import SessionCheck
+from .verify import (
+    Authorizer,
+    Denied,
+    Identity,
+    StoreUnavailable,
+    Unavailable,
+    api_audience,
+)
+from .wsgi import AuthorizerMiddleware, forward_auth_app, identity_headers, request_token
+
+__all__ = [
+    "Authorizer",
+    "AuthorizerMiddleware",
+    "Denied",
+    "Identity",
+    "JwksKeys",
+    "KeysUnavailable",
+    "LocalKeys",
+    "SessionCheck",
+    "StoreUnavailable",
+    "Unavailable",
+    "UnknownKey",
+    "api_audience",
+    "forward_auth_app",
+    "identity_headers",
+    "request_token",
+]

@@ -1,0 +1,190 @@
+"""Checking a waiting-room access token (RFC 9068 JWT) on the protected side."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import jwt
+
+from .keys import ALGORITHMS, JwksKeys, KeySource, KeysUnavailable, UnknownKey
+
+log = logging.getLogger(__name__)
+
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+#: RFC 9068 §2.2 claims, plus the room and its session.
+REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "room", "sid"]
+DEFAULT_LEEWAY_SECONDS = 10
+MAX_TOKEN_LENGTH = 8192
+_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def api_audience(issuer: str, room: str) -> str:
+    """The audience of tokens from the direct API: one per room, under the issuer."""
+    return f"{issuer.rstrip('/')}/api/rooms/{room}"
+
+
+class Denied(Exception):
+    """The request may not pass. `error` is the RFC 6750 code (None: no token at all)."""
+
+    status = 401
+
+    def __init__(self, description: str, error: str | None = "invalid_token"):
+        super().__init__(description)
+        self.description = description
+        self.error = error
+
+
+class Unavailable(Denied):
+    """The token could not be checked (keys or revocation store unreachable)."""
+
+    status = 503
+
+    def __init__(self, description: str):
+        super().__init__(description, error="temporarily_unavailable")
+
+
+class StoreUnavailable(Exception):
+    """The session store could not answer (raised by SessionState implementations)."""
+
+
+class SessionState(Protocol):
+    def is_admitted(self, room: str, session: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who passed: the waiting room's pairwise subject and their admitted session."""
+
+    subject: str
+    room: str
+    session: str
+    expires_at: int
+    client_id: str
+    scope: str
+    claims: dict[str, Any] = field(repr=False, compare=False)
+
+
+class Authorizer:
+    """Verifies access tokens of one waiting room.
+
+    `audience` defaults to the direct-API audience of each room in `rooms`;
+    tokens from the OIDC flow carry the RP's client id instead, so list it
+    too if those tokens should pass. `rooms` None accepts any room. With
+    `sessions`, a token whose session ended early (or was revoked) is refused
+    even before it expires; `fail_open` lets requests pass when that store is
+    unreachable instead of refusing them.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Iterable[str] | None = None,
+        *,
+        rooms: Iterable[str] | None = None,
+        keys: KeySource | None = None,
+        jwks_url: str | None = None,
+        sessions: SessionState | None = None,
+        fail_open: bool = False,
+        leeway: float = DEFAULT_LEEWAY_SECONDS,
+        algorithms: Iterable[str] = ALGORITHMS,
+    ):
+        self.issuer = issuer.rstrip("/")
+        self.rooms = frozenset(rooms) if rooms is not None else None
+        if audience is None:
+            if not self.rooms:
+                raise ValueError("give an audience, or the rooms whose API audience to accept")
+            audience = [api_audience(self.issuer, room) for room in sorted(self.rooms)]
+        self.audience = [audience] if isinstance(audience, str) else list(audience)
+        if not self.audience:
+            raise ValueError("at least one audience is required")
+        self.algorithms = tuple(algorithms)
+        if not set(self.algorithms) <= set(ALGORITHMS):
+            raise ValueError(f"only {', '.join(ALGORITHMS)} are supported")
+        self.keys = keys or JwksKeys(
+            jwks_url or f"{self.issuer}/.well-known/jwks.json", algorithms=self.algorithms
+        )
+        self.sessions = sessions
+        self.fail_open = fail_open
+        self.leeway = leeway
+
+    def verify(self, token: str | None) -> Identity:
+        """The identity in `token`, or Denied saying why not."""
+        if not token:
+            raise Denied("An access token is required.", error=None)
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Denied("The access token is too long.")
+        claims = self._claims(token)
+        room, session = claims["room"], claims["sid"]
+        if not isinstance(room, str) or not isinstance(session, str) or not _SID.match(session):
+            raise Denied("The access token's room claims are malformed.")
+        if self.rooms is not None and room not in self.rooms:
+            raise Denied("The access token is for another room.")
+        if self.sessions is not None and not self._admitted(room, session):
+            raise Denied("The session has ended.")
+        return Identity(
+            subject=str(claims["sub"]),
+            room=room,
+            session=session,
+            expires_at=int(claims["exp"]),
+            client_id=str(claims["client_id"]),
+            scope=str(claims.get("scope", "")),
+            claims=claims,
+        )
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Denied("The access token is malformed.") from exc
+        alg = header.get("alg")
+        # Checked before any key is touched: "none", HS256 and friends never
+        # reach a verifier, whatever key the kid points at.
+        if alg not in self.algorithms:
+            raise Denied("The access token's algorithm is not accepted.")
+        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+            raise Denied("Not an access token (typ must be at+jwt).")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Denied("The access token names no key.")
+        try:
+            key = self.keys.get(kid)
+        except UnknownKey as exc:
+            raise Denied("The access token is signed with an unknown key.") from exc
+        except KeysUnavailable as exc:
+            log.warning("cannot verify tokens: %s", exc)
+            raise Unavailable("The issuer's keys are unavailable.") from exc
+        if key.algorithm_name != alg:
+            raise Denied("The access token's algorithm does not match its key.")
+        try:
+            return jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Denied("The access token has expired.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Denied("The access token is for another audience.") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Denied("The access token is from another issuer.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Denied(f"The access token is invalid: {exc}.") from exc
+
+    def _admitted(self, room: str, session: str) -> bool:
+        assert self.sessions is not None
+        try:
+            return self.sessions.is_admitted(room, session)
+        except StoreUnavailable as exc:
+            if self.fail_open:
+                log.warning("session check failed, letting the request pass: %s", exc)
+                return True
+            log.warning("session check failed, refusing the request: %s", exc)
+            raise Unavailable("The session store is unavailable.") from exc
