@@ -1,0 +1,68 @@
+"""A Redis restart (persistence on) in the middle of a queue loses nothing."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from oidc_adapter.store import connect
+
+from .helpers import RedisServer
+from .test_queue_support import make_engine
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def snapshot(engine, tickets) -> tuple:
+    room = engine.state("shop")
+    views = [engine.status("shop", t.ticket, heartbeat=False) for t in tickets]
+    return (
+        room,
+        [(v.ticket, v.number, v.state, v.position, v.taken_s, v.changed_s) for v in views],
+        engine.overrides("shop"),
+    )
+
+
+def test_queue_survives_a_redis_restart(persistent_redis, clock):
+    client = connect(persistent_redis.url)  # the production client settings
+    engine = make_engine(client, clock, admit_per_minute=60, max_active=15)
+    tickets = [engine.take("shop") for _ in range(40)]
+    for t in tickets[:4]:
+        engine.claim("shop", t.ticket)
+    engine.finish("shop", tickets[0].ticket)
+    engine.finish("shop", tickets[20].ticket)  # someone left the line
+    engine.configure("shop", {"claim_seconds": 600})
+    clock.advance(3)
+    before = snapshot(engine, tickets)
+    assert before[0].served == 13 and before[0].waiting == 26
+
+    persistent_redis.stop()
+    with pytest.raises(redis.ConnectionError):
+        engine.state("shop")
+    persistent_redis.start()
+
+    assert snapshot(engine, tickets) == before
+    again = engine.take("shop", existing=tickets[30].ticket)
+    assert (again.ticket, again.number) == (tickets[30].ticket, 31)
+
+    # Admission carries on in number order, skipping the ticket that left.
+    clock.advance(2)
+    assert engine.state("shop").cursor == 15
+    engine.finish("shop", tickets[1].ticket)
+    clock.advance(1)
+    assert engine.state("shop").cursor == 16
+    clock.advance(1)
+    room = engine.state("shop")
+    assert (room.cursor, room.active) == (17, 15)  # full again
+    for freed, expected in zip(tickets[2:7], (18, 19, 20, 22, 23), strict=True):  # 21 left
+        clock.advance(1)
+        assert engine.state("shop").active == 15  # full: time alone admits nobody
+        engine.finish("shop", freed.ticket)
+        assert engine.state("shop").cursor == expected
+    client.close()
