@@ -16,7 +16,7 @@ from .oidc.server import Provider
 from .oidc.tokens import TokenIssuer
 from .room.engine import Clock, RoomEngine
 from .store import EmbeddedRedis, connect
-from .web import admin_api, health, rooms_api
+from .web import admin_api, health, rooms_api, session_api
 from .web.context import Services
 from .web.errors import register_error_handlers
 from .web.health import add_readiness_check
@@ -60,7 +60,7 @@ def create_app(
     )
     add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
     register_error_handlers(app)
-    for bp in (rooms_api.bp, admin_api.bp, health.bp, oidc_endpoints.bp):
+    for bp in (rooms_api.bp, session_api.bp, admin_api.bp, health.bp, oidc_endpoints.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/static/waiting/<path:filename>", "waiting_static", _waiting_static)
     return app
