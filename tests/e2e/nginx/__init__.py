@@ -1,0 +1,191 @@
+"""Real nginx gated by `auth_request`, and our adapter as `oidc-adapter serve`.
+
+Both run on 127.0.0.1 with everything (config, pid, logs, temp files) in a
+work directory, and stop when their `with` block ends. Shared by
+tests/e2e/test_nginx_auth_request.py and bench/authorizer_bench.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from oidc_adapter.keys import KeyStore
+from tests.helpers import free_port
+
+TEMPLATE = Path(__file__).with_name("auth_request.conf")
+START_SECONDS = 30.0
+PAGE = b"<!doctype html><title>shop</title><p>the protected page</p>\n"
+ADMIN_TOKEN = "nginx-e2e-admin-token-0123456789"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+
+
+def adapter_command() -> str:
+    return shutil.which("oidc-adapter") or str(Path(sys.executable).with_name("oidc-adapter"))
+
+
+def wait_until(probe: Callable[[], bool], what: str, timeout: float = START_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _answers(url: str, status: int | None = None) -> bool:
+    try:
+        got = requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return False
+    return status is None or got == status
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """Scalars, then [group.name] tables; JSON strings and arrays are valid TOML."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for group, tables in data.items():
+        if isinstance(tables, dict):
+            for name, table in tables.items():
+                lines += [
+                    f"[{group}.{name}]",
+                    *(f"{k} = {json.dumps(v)}" for k, v in table.items()),
+                ]
+    return "\n".join(lines) + "\n"
+
+
+class _Child:
+    """A child process logging to a file, stopped by SIGTERM (SIGKILL if it hangs)."""
+
+    def __init__(self, name: str, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+
+    def wait_ready(self, probe: Callable[[], bool], what: str) -> None:
+        def ready() -> bool:
+            if self.proc is None or self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited while starting:\n{self.log_tail()}")
+            return probe()
+
+        wait_until(ready, what)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Adapter(_Child):
+    """`oidc-adapter serve` with a TOML config and a fresh key store in `workdir`."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        redis_url: str,
+        rooms: dict[str, dict[str, Any]],
+        clients: dict[str, dict[str, Any]],
+        workers: int = 1,
+    ):
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__("oidc-adapter", workdir / "adapter.log")
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.config = {
+            "issuer": self.url,
+            "redis_url": redis_url,
+            "admin_token": ADMIN_TOKEN,
+            "secret_key": secrets.token_urlsafe(32),
+            "keys_dir": str(workdir / "keys"),
+            "data_dir": str(workdir / "data"),
+            "rooms": rooms,
+            "clients": clients,
+        }
+
+    def start(self) -> Adapter:
+        KeyStore(Path(self.config["keys_dir"])).ensure()
+        config = self.workdir / "adapter.toml"
+        config.write_text(_toml(self.config))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("OIDC_ADAPTER_") and k != "REDIS_URL"
+        }
+        bind = f"127.0.0.1:{self.port}"
+        args = ["serve", "--config", str(config), "--bind", bind, "--workers", str(self.workers)]
+        self.spawn([adapter_command(), *args], env=env)
+        self.wait_ready(lambda: _answers(f"{self.url}/readyz", 200), "the adapter's /readyz")
+        return self
+
+
+class Nginx(_Child):
+    """nginx serving PAGE at / behind auth_request (and at /open/ without it)."""
+
+    def __init__(self, workdir: Path, adapter_port: int, room: str):
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__("nginx", workdir / "error.log")
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.adapter_port = adapter_port
+        self.room = room
+
+    def start(self) -> Nginx:
+        binary = nginx_binary()
+        assert binary is not None, "nginx is not installed"
+        for sub in ("site", "temp"):
+            (self.workdir / sub).mkdir(exist_ok=True)
+        (self.workdir / "site" / "index.html").write_bytes(PAGE)
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(
+            TEMPLATE.read_text()
+            .replace("@WORKDIR@", str(self.workdir))
+            .replace("@PORT@", f"127.0.0.1:{self.port}")
+            .replace("@ADAPTER@", f"127.0.0.1:{self.adapter_port}")
+            .replace("@ROOM@", self.room)
+        )
+        log = str(self.log_path)
+        self.spawn([binary, "-p", str(self.workdir), "-e", log, "-c", str(conf)])
+        self.wait_ready(lambda: _answers(f"{self.url}/open/", 200), "nginx to serve /open/")
+        return self
