@@ -92,51 +92,48 @@ local function heartbeat(st, s, n)
   if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
 end
 
-local function sweep_abandoned(st, s)
-  local grace = s.waiting_grace_seconds
+-- Consume a time-ordered list from its head: `visit(item)` handles one entry
+-- and returns true when the entry (and all after it) must wait for later.
+local function drain(key, visit)
   local done = 0
   while done < WORK_LIMIT do
-    local chunk = redis.call('LRANGE', K_LOG, 0, CHUNK - 1)
+    local chunk = redis.call('LRANGE', key, 0, CHUNK - 1)
     if #chunk == 0 then break end
     local used, stop = 0, false
     for _, item in ipairs(chunk) do
-      local v = tonumber(item)
-      if v < 0 and (1 - v) * GRANULE + grace > st.now_s then stop = true break end
+      if visit(tonumber(item)) then stop = true break end
       used = used + 1
-      if v > 0 and get_state(v) == WAITING and get_u32(K_AT, v) + grace <= st.now_s then
-        leave_queue(st, v, ABANDONED)
-        st.abandoned = st.abandoned + 1
-      end
     end
-    if used > 0 then redis.call('LTRIM', K_LOG, used, -1) end
+    if used > 0 then redis.call('LTRIM', key, used, -1) end
     done = done + used
     if stop or used < CHUNK then break end
   end
 end
 
+local function sweep_abandoned(st, s)
+  local grace = s.waiting_grace_seconds
+  drain(K_LOG, function(v)
+    if v < 0 then return (1 - v) * GRANULE + grace > st.now_s end
+    if get_state(v) == WAITING and get_u32(K_AT, v) + grace <= st.now_s then
+      leave_queue(st, v, ABANDONED)
+      st.abandoned = st.abandoned + 1
+    end
+    return false
+  end)
+end
+
 -- Served tickets sit in the claim list in the order they were served, so
 -- the first one still inside its claim window ends the scan.
 local function expire_claims(st, s)
-  local done = 0
-  while done < WORK_LIMIT do
-    local chunk = redis.call('LRANGE', K_CL, 0, CHUNK - 1)
-    if #chunk == 0 then break end
-    local used, stop = 0, false
-    for _, item in ipairs(chunk) do
-      local n = tonumber(item)
-      if get_state(n) == SERVED then
-        if get_u32(K_AT, n) + s.claim_seconds > st.now_s then stop = true break end
-        set_state(n, EXPIRED)
-        set_u32(K_AT, n, st.now_s)
-        st.pending = st.pending - 1
-        st.expired = st.expired + 1
-      end
-      used = used + 1
-    end
-    if used > 0 then redis.call('LTRIM', K_CL, used, -1) end
-    done = done + used
-    if stop or used < CHUNK then break end
-  end
+  drain(K_CL, function(n)
+    if get_state(n) ~= SERVED then return false end
+    if get_u32(K_AT, n) + s.claim_seconds > st.now_s then return true end
+    set_state(n, EXPIRED)
+    set_u32(K_AT, n, st.now_s)
+    st.pending = st.pending - 1
+    st.expired = st.expired + 1
+    return false
+  end)
 end
 
 local function expire_sessions(st)
