@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -181,17 +183,30 @@ def admin() -> dict[str, str]:
 OidcFactory = Callable[..., Oidc]
 
 
+_key_templates: list[Path] = []
+
+
+def key_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated key store per run, copied for each test: RSA key generation is slow."""
+    if not _key_templates:
+        directory = tmp_path_factory.mktemp("oidc-keys") / "keys"
+        KeyStore(directory).ensure()
+        _key_templates.append(directory)
+    return _key_templates[0]
+
+
 @pytest.fixture
-def make_oidc(make_app, clock, tmp_path) -> OidcFactory:
+def make_oidc(make_app, clock, tmp_path, tmp_path_factory) -> OidcFactory:
     """Build an OIDC app; keyword arguments go to the config (rooms, clients, issuer...).
 
+    The keys live in tmp_path/keys, so a test may rotate them before building.
     The room engine's clock is set to the wall clock, because the provider
     stamps tokens (iat, auth_time, expires_in) with time.time().
     """
     clock.ms = int(time.time() * 1000)
     keys_dir = tmp_path / "keys"
+    shutil.copytree(key_template(tmp_path_factory), keys_dir)
     store = KeyStore(keys_dir)
-    store.ensure()
 
     def factory(
         rooms: dict[str, Any] | None = None, clients: dict[str, Any] | None = None, **extra: Any

@@ -27,10 +27,13 @@ class Client(ClientMixin):
         uris = self.settings.redirect_uris
         return uris[0] if len(uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str | None) -> str:
-        if not scope:
-            return ""
-        return " ".join(s for s in scope_to_list(scope) if s in SUPPORTED_SCOPES)
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """None (invalid_scope) without `openid`: a login here is always an OIDC login,
+        and a plain OAuth request would take a place in line for no ID token."""
+        requested = scope_to_list(scope) if scope else []
+        if "openid" not in requested:
+            return None
+        return " ".join(s for s in requested if s in SUPPORTED_SCOPES)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match: no prefix, no normalisation (OAuth 2.0 Security BCP)."""

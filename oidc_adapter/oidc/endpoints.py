@@ -35,6 +35,7 @@ SINGLE_VALUED = (
     "max_age",
     "ui_locales",
 )
+TOKEN_PARAMS = ("grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret")
 
 
 def provider() -> Provider:
@@ -117,13 +118,22 @@ def _oauth_error(exc: OAuth2Error, values: Any) -> Response:
     )
 
 
+def _param_problem(values: Any, name: str) -> str | None:
+    if len(values.getlist(name)) > 1:
+        return f"'{name}' is repeated."
+    if len(values.get(name, "")) > MAX_PARAM_LENGTH:
+        return f"'{name}' is too long."
+    return None
+
+
 def _check_request(values: Any) -> tuple[Any, str] | Response:
-    """Client and redirect URI are checked first and fail on our page, never by redirect."""
-    for name in SINGLE_VALUED:
-        if len(values.getlist(name)) > 1:
-            return pages.error_page(400, "This sign-in link is not valid", f"'{name}' is repeated.")
-        if len(values.get(name, "")) > MAX_PARAM_LENGTH:
-            return pages.error_page(400, "This sign-in link is not valid", f"'{name}' is too long.")
+    """Client and redirect URI are checked first and fail on our page, never by redirect;
+    once both are known good, any other bad parameter is answered by redirect
+    (RFC 6749 §4.1.2.1), before anything is stored."""
+    for name in ("client_id", "redirect_uri"):
+        problem = _param_problem(values, name)
+        if problem:
+            return pages.error_page(400, "This sign-in link is not valid", problem)
     client = provider().clients.get(values.get("client_id", ""))
     if client is None:
         return pages.error_page(
@@ -134,6 +144,22 @@ def _check_request(values: Any) -> tuple[Any, str] | Response:
         return pages.error_page(
             400, "This sign-in link is not valid", "The return address is not registered."
         )
+    state = None if _param_problem(values, "state") else values.get("state")
+    for name in SINGLE_VALUED:
+        problem = _param_problem(values, name)
+        if problem:
+            return _error_redirect(redirect_uri, "invalid_request", problem, state)
+    max_age = values.get("max_age")
+    if max_age and not (max_age.isascii() and max_age.isdigit()):
+        return _error_redirect(
+            redirect_uri, "invalid_request", "'max_age' must be a whole number of seconds.", state
+        )
+    for name, error in (
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ):
+        if values.get(name):
+            return _error_redirect(redirect_uri, error, f"'{name}' is not supported.", state)
     return client, redirect_uri
 
 
@@ -205,20 +231,31 @@ def _waiting_response(view: Any, room: Any, values: Any) -> Response:
     return pages.waiting_page(view, room, continue_url, status_url)
 
 
+def _token_error(status: int, error: str, description: str) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Basic realm="token", error="{error}"'
+    return _no_store(response)
+
+
 @bp.post("/token")
 def token() -> Response:
-    basic_id, _ = extract_basic_authorization(request.headers)
+    try:
+        basic_id, _ = extract_basic_authorization(request.headers)
+    except ValueError:  # credentials that are not UTF-8
+        return _token_error(401, "invalid_client", "The client credentials are malformed.")
+    repeated = next((n for n in TOKEN_PARAMS if len(request.form.getlist(n)) > 1), None)
+    if repeated:
+        return _token_error(400, "invalid_request", f"'{repeated}' is repeated.")
     if basic_id and (
         "client_secret" in request.form
         or "client_id" in request.form
         and request.form.get("client_id") != basic_id
     ):
-        response = jsonify(
-            error="invalid_request",
-            error_description="Use one client authentication method per request.",
+        return _token_error(
+            400, "invalid_request", "Use one client authentication method per request."
         )
-        response.status_code = 400
-        return _no_store(response)
     response = _no_store(provider().create_token_response())
     if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = 'Basic realm="token", error="invalid_client"'
@@ -241,6 +278,8 @@ def userinfo() -> Response:
     header = request.headers.get("Authorization", "")
     scheme, _, header_token = header.partition(" ")
     form_token = request.form.get("access_token") if request.method == "POST" else None
+    if len(request.form.getlist("access_token")) > 1:
+        return _bearer_error(400, "invalid_request", "Send the token only once.")
     if request.args.get("access_token"):
         return _bearer_error(400, "invalid_request", "Tokens in the URL are not accepted.")
     if header and scheme.lower() != "bearer":
