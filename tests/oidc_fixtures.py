@@ -89,7 +89,6 @@ class Oidc:
 
     app: Flask
     browser: FlaskClient
-    keys: KeyStore
 
     @property
     def redis(self) -> Any:
@@ -206,7 +205,6 @@ def make_oidc(make_app, clock, tmp_path, tmp_path_factory) -> OidcFactory:
     clock.ms = int(time.time() * 1000)
     keys_dir = tmp_path / "keys"
     shutil.copytree(key_template(tmp_path_factory), keys_dir)
-    store = KeyStore(keys_dir)
 
     def factory(
         rooms: dict[str, Any] | None = None, clients: dict[str, Any] | None = None, **extra: Any
@@ -218,7 +216,7 @@ def make_oidc(make_app, clock, tmp_path, tmp_path_factory) -> OidcFactory:
             issuer=extra.pop("issuer", ISSUER),
             **extra,
         )
-        return Oidc(app=app, browser=app.test_client(), keys=store)
+        return Oidc(app=app, browser=app.test_client())
 
     return factory
 
