@@ -196,6 +196,27 @@ def test_code_is_bound_to_its_client(oidc):
     assert response.json["error"] == "invalid_grant"
 
 
+def test_another_client_presenting_a_code_does_not_burn_it(oidc):
+    code, _ = oidc.code()
+    assert oidc.token(code, client_id="other", secret=OTHER_SECRET).status_code == 400
+    assert oidc.token(code).status_code == 200
+
+
+def test_a_failed_exchange_is_not_a_replay_and_revokes_nothing(oidc):
+    """Only a code that produced tokens revokes its session when replayed."""
+    verifier, challenge = pkce_pair()
+    code, _ = oidc.code(code_challenge=challenge, code_challenge_method="S256")
+    tickets_taken = oidc.room()["last_ticket"]
+    wrong, _ = pkce_pair()
+    assert oidc.token(code, code_verifier=wrong).json["error"] == "invalid_grant"
+    retry = oidc.token(code, code_verifier=verifier)
+    assert retry.status_code == 400
+    assert retry.json["error"] == "invalid_grant"
+    fresh, _ = oidc.code()
+    assert oidc.token(fresh).status_code == 200
+    assert oidc.room()["last_ticket"] == tickets_taken  # same ticket, never revoked
+
+
 def test_code_is_bound_to_its_redirect_uri(oidc):
     code, _ = oidc.code(client_id="multi", redirect_uri="https://a.example.com/cb")
     response = oidc.token(

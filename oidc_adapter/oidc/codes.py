@@ -66,18 +66,25 @@ class CodeStore:
     def save(self, code: str, data: AuthorizationCode) -> None:
         self.client.set(_key(code), json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
 
-    def redeem(self, code: str) -> AuthorizationCode | None:
-        """Consume the code; None if unknown, expired or already used."""
-        raw = self.client.getdel(_key(code))
-        if raw is None:
+    def redeem(self, code: str, client_id: str) -> AuthorizationCode | None:
+        """Consume the code if it is this client's; None if unknown, expired or used.
+
+        Another client presenting it leaves it in place, so a leaked code
+        cannot be burnt by a different registered client.
+        """
+        raw = self.client.get(_key(code))
+        if raw is None or json.loads(raw).get("client_id") != client_id:
             return None
-        data = AuthorizationCode(**json.loads(raw))
+        raw = self.client.getdel(_key(code))  # the single-use step: one winner
+        return None if raw is None else AuthorizationCode(**json.loads(raw))
+
+    def mark_exchanged(self, code: str, data: AuthorizationCode) -> None:
+        """Remember a code that produced tokens, so a replay can revoke them."""
         self.client.set(
             _redeemed_key(code),
             json.dumps({"room": data.room, "ticket": data.ticket}),
             ex=REDEEMED_TTL_SECONDS,
         )
-        return data
 
     def replayed(self, code: str) -> tuple[str, str] | None:
         """(room, ticket) of a code that was already redeemed, for revocation."""

@@ -61,7 +61,8 @@ class CodeGrant(AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
-        data = self.server.codes.redeem(code)
+        self._code = code
+        data = self.server.codes.redeem(code, client.get_client_id())
         if data is None:
             replay = self.server.codes.replayed(code)
             if replay is not None:
@@ -71,8 +72,6 @@ class CodeGrant(AuthorizationCodeGrant):
                     self.server.engine.finish(room, ticket, "revoked")
                 except RoomError:
                     pass
-            return None
-        if data.client_id != client.get_client_id():
             return None
         return data
 
@@ -87,6 +86,7 @@ class CodeGrant(AuthorizationCodeGrant):
             return None
         if view.state != "admitted":
             return None
+        self.server.codes.mark_exchanged(self._code, authorization_code)
         return TicketUser(view, self.server.subject(view), authorization_code.auth_time)
 
 
