@@ -36,13 +36,16 @@ class WaitEstimate:
 
 
 def _rate(buckets: dict[int, int], now_s: int, window: int) -> float | None:
-    """Admissions per second over the window, counted from the first admission in it."""
+    """Admissions per second over the window, counted from the first admission on
+    record when the room started admitting inside it. Counting from the first
+    admission *in the window* would overstate the pace of a room that admits in
+    bursts (a full room letting people in as sessions end)."""
     current = now_s // BUCKET_SECONDS
     first = current - window // BUCKET_SECONDS + 1
     inside = {b: c for b, c in buckets.items() if first <= b <= current and c > 0}
     if not inside:
         return None
-    start = min(inside) * BUCKET_SECONDS
+    start = max(first, min(b for b, c in buckets.items() if c > 0)) * BUCKET_SECONDS
     elapsed = max(BUCKET_SECONDS, now_s - start + 1)
     return sum(inside.values()) / elapsed
 
