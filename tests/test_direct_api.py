@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 
 import pytest
 
 from oidc_adapter.authorizer import Authorizer, Denied, LocalKeys, api_audience
+from oidc_adapter.keys import KeyStore
 from oidc_adapter.oidc import ticket_cookie
 from oidc_adapter.secret import ticket_proof
 
@@ -54,7 +57,11 @@ def ask_token(client, taken: dict, **kwargs):
 
 
 def authorizer(app, room: str = "shop", audience=None) -> Authorizer:
-    return Authorizer(ISSUER, audience, rooms=[room], keys=LocalKeys(app.keys.public_jwks))
+    return Authorizer(ISSUER, audience, rooms=[room], keys=LocalKeys(published_keys(app)))
+
+
+def published_keys(app):
+    return app.app.extensions["oidc_provider"].tokens.keys.public_jwks
 
 
 def engine(app):
@@ -250,7 +257,7 @@ def authorizer_with_sessions(app) -> Authorizer:
     return Authorizer(
         ISSUER,
         rooms=["shop"],
-        keys=LocalKeys(app.keys.public_jwks),
+        keys=LocalKeys(published_keys(app)),
         sessions=SessionCheck(engine(app)),
     )
 
@@ -367,3 +374,45 @@ def test_verify_endpoint_accepts_tokens_from_the_oidc_flow(app):
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert app.browser.get("/auth/verify?room=shop", headers=headers).status_code == 200
     assert app.browser.get("/auth/verify?room=line", headers=headers).status_code == 401
+
+
+def test_a_fresh_worker_never_sees_an_empty_key_store_while_it_loads(tmp_path):
+    """Threads of a new worker asking while the first one loads the keys wait for them.
+
+    (Seen under load: the first /auth/verify calls of a worker answered "unknown key".)
+    """
+    KeyStore(tmp_path).ensure()
+    store = KeyStore(tmp_path)
+    loading, release, waiting = threading.Event(), threading.Event(), threading.Event()
+    real_build, real_lock = store._build, store._reload_lock
+
+    def slow_build(*args):
+        loading.set()
+        assert release.wait(10)
+        return real_build(*args)
+
+    class SignallingLock:
+        def acquire(self, blocking: bool = True) -> bool:
+            if loading.is_set():
+                waiting.set()
+            return real_lock.acquire(blocking)
+
+        def release(self) -> None:
+            real_lock.release()
+
+    store._build, store._reload_lock = slow_build, SignallingLock()
+    first = threading.Thread(target=store.public_jwks)
+    first.start()
+    assert loading.wait(10)
+    second: list[dict] = []
+    reader = threading.Thread(target=lambda: second.append(store.public_jwks()))
+    reader.start()
+    deadline = time.monotonic() + 10
+    while not (waiting.is_set() or second) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in (first, reader):
+        thread.join(10)
+    assert second and second[0]["keys"], "a reader got an empty key set during the first load"
+    kid = second[0]["keys"][0]["kid"]
+    assert LocalKeys(store.public_jwks).get(kid).key_id == kid

@@ -116,7 +116,9 @@ class KeyStore:
 
     def _current(self) -> _Snapshot | None:
         snap = self._snapshot
-        if time.monotonic() - self._checked_at < self.reload_interval:
+        # With no snapshot yet, another thread may be mid-way through the first
+        # load (it stamps _checked_at before reading): wait for it below.
+        if snap is not None and time.monotonic() - self._checked_at < self.reload_interval:
             return snap
         # One thread re-reads; the others keep serving the snapshot they have.
         # Only the very first load makes callers wait, as they have nothing yet.
