@@ -134,3 +134,18 @@ def test_passthrough_serves_the_line_in_order_and_back(room, clock):
     newcomer = engine.take("shop")
     assert newcomer.number == 26
     assert_consistent(engine, [*tickets, newcomer])
+
+
+def test_rate_zero_mid_event_admits_nobody_by_itself(room, clock):
+    engine, driver = room
+    tickets = [engine.take("shop") for _ in range(25)]
+    clock.advance(10)
+    assert engine.state("shop").served == 20  # full (max_active 20)
+    clock.advance(8)
+    engine.state("shop")  # tokens bank up while the room is full
+    driver.set(admit_per_minute=0)
+    engine.finish("shop", tickets[0].ticket)
+    clock.advance(60)
+    room_view = engine.state("shop")
+    assert (room_view.served, room_view.active) == (20, 19)
+    assert engine.admit("shop", 1)[1] == 1

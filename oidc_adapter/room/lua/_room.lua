@@ -189,6 +189,7 @@ local function serve(st, s, want)
 end
 
 local function bucket_size(s)
+  if s.admit_per_minute == 0 then return 0 end  -- operator admissions only: bank nothing
   if s.mode == 'queue_all' then return 1 end
   return math.max(1, s.admit_per_minute / 6)
 end
