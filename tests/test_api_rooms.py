@@ -105,3 +105,17 @@ def test_room_state_is_public_and_cacheable(api):
     assert (body["waiting"], body["now_serving"], body["last_ticket"]) == (1, 1, 2)
     assert (body["active"], body["max_active"], body["admit_per_minute"]) == (1, 1, 60)
     assert body["served_total"] == 1
+
+
+def test_polling_is_the_heartbeat(make_app, clock):
+    api = make_app(rooms={"shop": {"admit_per_minute": 0, "waiting_grace_seconds": 15}})
+    client = api.test_client()
+    silent, polling = (take(client).json["ticket"] for _ in range(2))
+    for _ in range(30):
+        clock.advance(10)
+        body = client.get(f"/api/rooms/shop/tickets/{polling}").json
+        assert body["state"] == "waiting"
+    assert (body["position"], body["ahead"], body["waiting"]) == (1, 0, 1)
+    gone = client.get(f"/api/rooms/shop/tickets/{silent}")
+    assert gone.status_code == 410 and gone.json["state"] == "abandoned"
+    assert take(client, {"ticket": silent}).json["number"] == 3
