@@ -63,6 +63,7 @@ def create_app(
     for bp in (rooms_api.bp, session_api.bp, admin_api.bp, health.bp, oidc_endpoints.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/static/waiting/<path:filename>", "waiting_static", _waiting_static)
+    app.register_blueprint(pages.bp)
     return app
 
 

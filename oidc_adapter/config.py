@@ -18,6 +18,18 @@ from urllib.parse import urlsplit
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 MODES = ("auto", "queue_all", "paused", "closed", "passthrough")
+HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+LOGO_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif")
+MAX_LOGO_BYTES = 512 * 1024
+
+#: The waiting page's default colours (waiting.css uses the same). Room
+#: colours are checked against each other with these filling the gaps, so an
+#: operator cannot ship a page that fails WCAG 2.1 AA contrast.
+DEFAULT_COLORS = {"brand_color": "#0b57d0", "background_color": "#ffffff", "text_color": "#1b1f24"}
+MIN_CONTRAST = 4.5
+#: Room texts and branding: read from the config file only (not live settings).
+ROOM_TEXTS = ("title", "message", "logo_alt")
+ROOM_PATHS = ("logo", "template_dir")
 
 #: name -> (minimum, maximum, default). Shared by the config file and the
 #: admin API so a value accepted in one place is accepted in the other.
@@ -49,6 +61,12 @@ class RoomSettings:
     mode: str = "auto"
     title: str = ""
     message: str = ""
+    logo: str = ""
+    logo_alt: str = ""
+    brand_color: str = ""
+    background_color: str = ""
+    text_color: str = ""
+    template_dir: str = ""
 
     def as_settings(self) -> dict[str, Any]:
         """The live-changeable part, as stored in Redis."""
@@ -79,6 +97,7 @@ class Config:
     secret_key: str | None = None
     signing_alg: str = "RS256"
     room_state_max_age: int = 2
+    translations_dir: Path | None = None
     rooms: dict[str, RoomSettings] = field(default_factory=dict)
     clients: dict[str, ClientSettings] = field(default_factory=dict)
     source: Path | None = None
@@ -123,18 +142,81 @@ def validate_room_settings(
                 problems.append((path, f"must be one of {', '.join(MODES)}"))
             else:
                 clean[key] = value
-        elif key in ("title", "message") and not partial:
+        elif key in ROOM_TEXTS and not partial:
             if not isinstance(value, str) or len(value) > 500:
                 problems.append((path, "must be a string of at most 500 characters"))
+            else:
+                clean[key] = value
+        elif key in DEFAULT_COLORS and not partial:
+            if not isinstance(value, str) or not HEX_COLOR.match(value):
+                problems.append((path, 'must be a hex colour such as "#0b57d0" or "#fff"'))
+            else:
+                clean[key] = value.lower()
+        elif key in ROOM_PATHS and not partial:
+            if not isinstance(value, str) or not value:
+                problems.append((path, "must be a path string"))
             else:
                 clean[key] = value
         else:
             problems.append((path, "unknown setting"))
     if not partial:
+        problems += _check_contrast(clean, prefix)
         for key, (_, _, default) in ROOM_LIMITS.items():
             clean.setdefault(key, default)
         clean.setdefault("mode", "auto")
     return clean, problems
+
+
+def _luminance(color: str) -> float:
+    digits = color[1:] if len(color) == 7 else "".join(c * 2 for c in color[1:])
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio of two hex colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _check_contrast(clean: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+    """Text and brand colour (links, buttons, progress) must both read on the background."""
+    if not any(key in clean for key in DEFAULT_COLORS):
+        return []
+    colors = {key: clean.get(key, default) for key, default in DEFAULT_COLORS.items()}
+    problems = []
+    for key in ("text_color", "brand_color"):
+        ratio = contrast_ratio(colors[key], colors["background_color"])
+        if ratio < MIN_CONTRAST:
+            problems.append(
+                (
+                    prefix + key,
+                    f"contrast with background_color {colors['background_color']} is "
+                    f"{ratio:.2f}:1; WCAG 2.1 AA needs at least {MIN_CONTRAST}:1",
+                )
+            )
+    return problems
+
+
+def _check_room_paths(
+    problems: list[tuple[str, str]], path: str, clean: dict[str, Any], base: Path
+) -> None:
+    """Branding files are resolved against the config file's folder and must exist."""
+    if "logo" in clean:
+        logo = base / clean["logo"]
+        clean["logo"] = str(logo)
+        if logo.suffix.lower() not in LOGO_TYPES:
+            problems.append((path + ".logo", f"must be an image file ({', '.join(LOGO_TYPES)})"))
+        elif not logo.is_file():
+            problems.append((path + ".logo", f"file not found: {logo}"))
+        elif logo.stat().st_size > MAX_LOGO_BYTES:
+            problems.append((path + ".logo", f"must be at most {MAX_LOGO_BYTES // 1024} KB"))
+    if "template_dir" in clean:
+        folder = base / clean["template_dir"]
+        clean["template_dir"] = str(folder)
+        if not folder.is_dir():
+            problems.append((path + ".template_dir", f"folder not found: {folder}"))
 
 
 def _check_url(problems: list[tuple[str, str]], path: str, value: Any, allow_http: bool) -> bool:
@@ -159,9 +241,16 @@ def _is_local(url: str) -> bool:
     return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
 
 
-def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Config:
-    """Build a Config from parsed TOML; raises ConfigError listing every problem."""
+def parse_config(
+    data: dict[str, Any], env: dict[str, str] | None = None, base: Path | None = None
+) -> Config:
+    """Build a Config from parsed TOML; raises ConfigError listing every problem.
+
+    `base` is the folder relative branding and translation paths start from
+    (the config file's folder; the working directory when not given).
+    """
     env = dict(os.environ) if env is None else env
+    base = base or Path.cwd()
     problems: list[tuple[str, str]] = []
     known = {
         "issuer",
@@ -172,6 +261,7 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
         "secret_key",
         "signing_alg",
         "room_state_max_age",
+        "translations_dir",
         "rooms",
         "clients",
     }
@@ -218,6 +308,8 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
     max_age = _check_int(problems, "room_state_max_age", data.get("room_state_max_age", 2), 0, 60)
     if max_age is not None:
         cfg.room_state_max_age = max_age
+    if "translations_dir" in data:
+        _parse_translations_dir(problems, data["translations_dir"], base, cfg)
 
     rooms = data.get("rooms", {})
     if not isinstance(rooms, dict) or not rooms:
@@ -232,6 +324,7 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
             problems.append((path, "must be a table"))
             continue
         clean, room_problems = validate_room_settings(values, prefix=path + ".")
+        _check_room_paths(room_problems, path, clean, base)
         problems.extend(room_problems)
         if not room_problems:
             cfg.rooms[name] = RoomSettings(name=name, **clean)
@@ -248,6 +341,23 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | None = None) -> Con
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def _parse_translations_dir(
+    problems: list[tuple[str, str]], value: Any, base: Path, cfg: Config
+) -> None:
+    from .i18n import check_translations
+
+    if not isinstance(value, str) or not value:
+        problems.append(("translations_dir", "must be a path string"))
+        return
+    folder = base / value
+    if not folder.is_dir():
+        problems.append(("translations_dir", f"folder not found: {folder}"))
+        return
+    found = check_translations(folder)
+    problems.extend((f"translations_dir/{name}", message) for name, message in found)
+    cfg.translations_dir = folder
 
 
 def _parse_client(
@@ -342,8 +452,8 @@ def load_config(
         raise ConfigError([("config", f"file not found: {file}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([("config", f"not valid TOML: {exc}")]) from None
-    cfg = parse_config(data, env)
     base = file.resolve().parent
+    cfg = parse_config(data, env, base)
     cfg.source = file
     if not cfg.data_dir.is_absolute():
         cfg.data_dir = base / cfg.data_dir

@@ -13,7 +13,6 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request, 
 
 from .. import pages
 from ..room.engine import RoomClosed, RoomError
-from ..room.present import ticket_json
 from . import ticket_cookie
 from .grants import TicketUser
 from .server import Provider
@@ -221,13 +220,7 @@ def _waiting_response(view: Any, room: Any, values: Any) -> Response:
     continue_url = url_for("oidc.authorize") + "?" + urlencode(list(values.items(multi=True)))
     status_url = url_for("rooms_api.ticket_status", room=room.name, ticket=view.ticket)
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-        info = ticket_json(view)
-        info.update(
-            poll_url=status_url,
-            continue_url=continue_url,
-            poll_after_seconds=min(info["heartbeat_seconds"], 5),
-        )
-        return _no_store(jsonify(info))
+        return pages.waiting_json(view, room, continue_url, status_url)
     return pages.waiting_page(view, room, continue_url, status_url)
 
 
