@@ -44,6 +44,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "flow": {},
     "nojs": {},
     "tabs": {},
+    "polls": {},
     "expire": {"claim_seconds": 15},
     "shots": {
         "title": "Summer sale: you are in line",

@@ -8,6 +8,7 @@ through the admin API.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -265,6 +266,59 @@ def test_an_unclaimed_turn_expires_with_a_way_back_into_line(stack, open_page):
     assert [e for e in errors if f"status of 410 (GONE) @ {stack.issuer}/api/" not in e] == []
 
 
+def test_errors_back_off_and_a_hidden_tab_keeps_only_the_heartbeat(stack, open_page):
+    room = "polls"
+    page, watch = open_page()
+    page.goto(stack.site(room) + "/")
+    page.wait_for_url(f"{stack.issuer}/authorize?*")
+    ex = expect()
+    ex(page.locator("#position")).to_have_text("1")
+    room_url = f"{stack.issuer}/api/rooms/{room}"
+
+    # An overloaded front: the room state answers 429 + Retry-After twice, then recovers.
+    seen: list[float] = []
+
+    def overloaded(route: Any) -> None:
+        seen.append(time.monotonic())
+        if len(seen) <= 2:
+            route.fulfill(status=429, headers={"Retry-After": "3"}, json={"error": "slow_down"})
+        else:
+            route.continue_()
+
+    page.route(room_url, overloaded)
+    ex(page.locator("#offline")).to_be_visible(timeout=SHOWS)
+    ex(page.locator("#offline")).to_be_hidden(timeout=SHOWS)
+    assert len(seen) >= 3
+    assert seen[1] - seen[0] >= 3 and seen[2] - seen[1] >= 3, seen
+    page.unroute(room_url)
+
+    def polls_since(mark: int) -> list[str]:
+        return [r.url for r in watch.requests[mark:] if r.url == room_url]
+
+    page.evaluate(
+        """hidden => {
+          Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+          Object.defineProperty(document, "visibilityState",
+            {value: hidden ? "hidden" : "visible", configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        True,
+    )
+    mark = len(watch.requests)
+    for _ in range(2):  # two heartbeats (every 5-7 s) while hidden, and no room poll
+        with page.expect_request(lambda r: "/tickets/" in r.url, timeout=SHOWS):
+            pass
+    assert polls_since(mark) == []
+    with page.expect_request(room_url, timeout=2_000):
+        page.evaluate(
+            """() => {
+              Object.defineProperty(document, "hidden", {value: false, configurable: true});
+              document.dispatchEvent(new Event("visibilitychange"));
+            }"""
+        )
+    assert watch.errors_on(f"{stack.issuer}/authorize") == []
+
+
 def _contrast(page: Any, selector: str) -> float:
     return page.locator(selector).first.evaluate(
         """el => {
@@ -322,8 +376,11 @@ def test_page_weight_requests_accessibility_and_screenshots(stack, open_page, lo
     # Fits a 360 px phone without sideways scrolling; text contrast meets WCAG AA.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"]
-    for selector in ("h1", "#position", "#ahead", "#wait", "#updated"):
-        assert _contrast(page, selector) >= 4.5, selector
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for selector in ("h1", "#position", "#ahead", "#wait", "#updated"):
+            assert _contrast(page, selector) >= 4.5, (scheme, selector)
+    page.emulate_media(color_scheme="light")
     page.emulate_media(reduced_motion="reduce")
     assert page.locator(".pulse").evaluate("el => getComputedStyle(el).animationName") == "none"
     page.emulate_media(reduced_motion="no-preference")
