@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .config import Config, ConfigError, load_config, validate_room_settings
+from .config import Config, ConfigError, load_config, parse_setting_changes
 
 
 def _load(path: str | None) -> Config:
@@ -136,26 +136,20 @@ def room_set(config_path: str, name: str, assignments: tuple[str, ...]) -> None:
     engine = _engine(config_path)
     _room_arg(engine, name)
     values: dict[str, Any] = {}
-    clears: dict[str, None] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="ASSIGNMENTS")
-        if value == "":
-            clears[key] = None
-        else:
-            values[key] = value if key == "mode" else _int(key, value)
-    clean, problems = validate_room_settings(values, partial=True)
-    for key in clears:
-        problems += validate_room_settings({key: 0 if key != "mode" else "auto"}, partial=True)[1]
+        values[key] = None if value == "" else value if key == "mode" else _int(value)
+    changes, problems = parse_setting_changes(values)
     if problems:
         for field, message in problems:
             click.echo(f"{field}: {message}", err=True)
         sys.exit(2)
-    _print(room_json(engine.configure(name, {**clean, **clears})))
+    _print(room_json(engine.configure(name, changes)))
 
 
-def _int(key: str, value: str) -> int | str:
+def _int(value: str) -> int | str:
     try:
         return int(value)
     except ValueError:

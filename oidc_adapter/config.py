@@ -148,7 +148,7 @@ def validate_room_settings(
             else:
                 clean[key] = value
         elif key in DEFAULT_COLORS and not partial:
-            if not isinstance(value, str) or not HEX_COLOR.match(value):
+            if not isinstance(value, str) or not HEX_COLOR.fullmatch(value):
                 problems.append((path, 'must be a hex colour such as "#0b57d0" or "#fff"'))
             else:
                 clean[key] = value.lower()
@@ -165,6 +165,16 @@ def validate_room_settings(
             clean.setdefault(key, default)
         clean.setdefault("mode", "auto")
     return clean, problems
+
+
+def parse_setting_changes(values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Live changes from an operator; a None value drops that setting's override."""
+    clears: dict[str, Any] = {k: None for k, v in values.items() if v is None}
+    problems = [(k, "unknown setting") for k in clears if k not in ROOM_LIMITS and k != "mode"]
+    clean, more = validate_room_settings(
+        {k: v for k, v in values.items() if v is not None}, partial=True
+    )
+    return {**clean, **clears}, problems + more
 
 
 def _luminance(color: str) -> float:
@@ -317,7 +327,7 @@ def parse_config(
         rooms = {}
     for name, values in rooms.items():
         path = f"rooms.{name}"
-        if not ROOM_NAME.match(name):
+        if not ROOM_NAME.fullmatch(name):
             problems.append((path, "room names use a-z, 0-9, '-' and '_' (max 63)"))
             continue
         if not isinstance(values, dict):
@@ -369,7 +379,7 @@ def _parse_client(
 ) -> ClientSettings | None:
     path = f"clients.{client_id}"
     before = len(problems)
-    if not CLIENT_ID.match(client_id):
+    if not CLIENT_ID.fullmatch(client_id):
         problems.append((path, "client ids use letters, digits and . _ ~ - (max 128)"))
         return None
     if not isinstance(values, dict):
@@ -409,7 +419,7 @@ def _parse_client(
                 (f"{path}.redirect_uris[{i}]", "must use https (http only for localhost)")
             )
     room = values.get("room")
-    if room not in rooms:
+    if not isinstance(room, str) or room not in rooms:
         problems.append((f"{path}.room", f"must name a configured room, got {room!r}"))
     initiate = values.get("initiate_login_uri")
     if initiate is None and uris and isinstance(uris[0], str):

@@ -195,12 +195,6 @@ def test_settings_change_and_null_drops_the_override(admin, engine):
     assert engine.state("shop").settings["admit_per_minute"] == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (web/admin_api.py and cli.py room set): clearing an override validates "
-    "the placeholder 0, which is below the minimum of session_seconds, "
-    "waiting_grace_seconds and claim_seconds",
-)
 def test_null_drops_an_override_of_any_setting(admin):
     admin("patch", "/admin/rooms/shop/settings", {"claim_seconds": 300})
     cleared = admin("patch", "/admin/rooms/shop/settings", {"claim_seconds": None})

@@ -73,11 +73,6 @@ def test_malformed_ticket_id_in_the_body_is_400(api, ticket):
     assert seq(api) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (web/validate.py, config.ROOM_NAME): re.match with '$' accepts a trailing "
-    "newline; use fullmatch or \\Z",
-)
 def test_trailing_newline_is_malformed(api):
     assert api.get("/api/rooms/shop%0A").status_code == 400
     assert api.post("/api/rooms/shop/tickets", json={"ticket": VALID_ID + "\n"}).status_code == 400

@@ -167,11 +167,6 @@ def test_each_problem_names_its_field(data, field):
     assert field in [f for f, _ in caught.value.problems]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (config._parse_client): a non-string `room` (e.g. a list) raises "
-    "TypeError: unhashable type instead of a problem for clients.X.room",
-)
 def test_wrong_type_for_a_clients_room_is_a_problem_not_a_crash(tmp_path):
     text = GOOD.replace('room = "shop"', 'room = ["shop"]')
     result = check(tmp_path, text)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..config import validate_room_settings
+from ..config import parse_setting_changes
 from ..room.present import room_json, ticket_json
 from ..room.views import RoomView
 from . import validate
@@ -85,13 +85,7 @@ def change_settings(room: str) -> Response:
     body = validate.json_body(required=True)
     if not body:
         raise ApiError(400, "invalid_request", "No settings given.")
-    clears = {k: None for k, v in body.items() if v is None}
-    clean, problems = validate_room_settings(
-        {k: v for k, v in body.items() if v is not None}, partial=True
-    )
-    for key in clears:
-        _, more = validate_room_settings({key: 0 if key != "mode" else "auto"}, partial=True)
-        problems += more
+    changes, problems = parse_setting_changes(body)
     if problems:
         field, message = problems[0]
         raise ApiError(
@@ -101,7 +95,7 @@ def change_settings(room: str) -> Response:
             field=field,
             problems=[{"field": f, "message": m} for f, m in problems],
         )
-    return jsonify(admin_room_json(services().engine.configure(room, {**clean, **clears})))
+    return jsonify(admin_room_json(services().engine.configure(room, changes)))
 
 
 def _set_mode(room: str, mode: str) -> Response:

@@ -14,13 +14,13 @@ TICKET_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 
 def room_name(value: str) -> str:
-    if not ROOM_NAME.match(value):
+    if not ROOM_NAME.fullmatch(value):
         raise ApiError(400, "invalid_request", "Malformed room name.", field="room")
     return value
 
 
 def ticket_id(value: Any, field: str = "ticket") -> str:
-    if not isinstance(value, str) or not TICKET_ID.match(value):
+    if not isinstance(value, str) or not TICKET_ID.fullmatch(value):
         raise ApiError(400, "invalid_request", f"Malformed ticket id in '{field}'.", field=field)
     return value
 
