@@ -335,8 +335,17 @@ def test_max_age_gives_a_recent_auth_time(oidc):
     assert abs(claims["auth_time"] - time.time()) <= 5
 
 
-def test_prompt_none_for_a_served_user_answers_with_a_code(oidc):
+def test_prompt_none_for_a_user_holding_a_served_turn_answers_with_a_code(oidc):
+    oidc.code()  # this browser now holds a served ticket
     assert "code" in query(oidc.authorize(prompt="none"))
+
+
+def test_prompt_none_never_puts_a_new_browser_in_line(oidc):
+    """A silent check is answered only from a turn the browser already holds."""
+    got = query(oidc.authorize(prompt="none", state="silent"))
+    assert got["error"] == "login_required"
+    assert got["state"] == "silent"
+    assert oidc.room()["last_ticket"] == 0
 
 
 # -- PKCE ---------------------------------------------------------------------------

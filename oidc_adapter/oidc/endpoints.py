@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 
 from .. import pages
-from ..room.engine import RoomClosed, RoomError
+from ..room.engine import RoomClosed, RoomError, UnknownTicket
 from . import ticket_cookie
 from .grants import TicketUser
 from .server import Provider
@@ -62,7 +62,9 @@ def discovery() -> Response:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": sorted({alg, "RS256", "ES256"}),
+            "id_token_signing_alg_values_supported": sorted(
+                {alg} | {key["alg"] for key in provider().tokens.keys.public_jwks()["keys"]}
+            ),
             "userinfo_signing_alg_values_supported": ["none"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
@@ -180,15 +182,25 @@ def authorize() -> Response:
     room = p.config.rooms[client.room]
     secret = current_app.extensions["waiting_room"].secret
     cookie = ticket_cookie.read(request, secret, room.name)
-    try:
-        view = p.engine.take(room.name, cookie.ticket if cookie else None)
-    except RoomClosed:
-        return _error_redirect(redirect_uri, "access_denied", "The waiting room is closed.", state)
+    prompt = values.get("prompt", "").split()
+    if "none" in prompt:
+        # A silent check never puts anyone in line: only a live turn answers it.
+        view = _live_ticket(p, room.name, cookie)
+        if view is None or view.state not in ("served", "admitted"):
+            return _error_redirect(
+                redirect_uri, "login_required", "The user has not been admitted yet.", state
+            )
+    else:
+        try:
+            view = p.engine.take(room.name, cookie.ticket if cookie else None)
+        except RoomClosed:
+            return _error_redirect(
+                redirect_uri, "access_denied", "The waiting room is closed.", state
+            )
 
     now = int(time.time())
     fingerprint = ticket_cookie.request_fingerprint(values)
     started = cookie.started if cookie and cookie.request == fingerprint else now
-    prompt = values.get("prompt", "").split()
 
     if view.state in ("served", "admitted"):
         if now - started > client.settings.login_timeout:
@@ -199,10 +211,6 @@ def authorize() -> Response:
         else:
             user = TicketUser(view=view, sub=p.subject(view), auth_time=now)
             response = _no_store(p.create_authorization_response(grant=grant, grant_user=user))
-    elif "none" in prompt:
-        response = _error_redirect(
-            redirect_uri, "login_required", "The user is still waiting in line.", state
-        )
     else:
         response = _waiting_response(view, room, values)
 
@@ -214,6 +222,15 @@ def authorize() -> Response:
         secure=not p.config.insecure_localhost,
     )
     return response
+
+
+def _live_ticket(p: Provider, room: str, cookie: Any) -> Any:
+    if cookie is None:
+        return None
+    try:
+        return p.engine.status(room, cookie.ticket)
+    except UnknownTicket:
+        return None
 
 
 def _waiting_response(view: Any, room: Any, values: Any) -> Response:
