@@ -62,8 +62,13 @@ class Signer:
         return jose_jwt.encode(head, claims(**changes), self.key, algorithms=[self.alg])
 
 
+class Later(int):
+    """A time relative to when the token is made, not to when tests were collected."""
+
+
 def claims(**changes) -> dict:
     now = int(time.time())
+    changes = {k: now + v if isinstance(v, Later) else v for k, v in changes.items()}
     out = {
         "iss": ISSUER,
         "sub": "subject-1",
@@ -205,8 +210,8 @@ def auth(requests_mock, rsa, ec, mono):
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"exp": int(time.time()) - 60}, "expired"),
-        ({"nbf": int(time.time()) + 120}, "not yet valid"),
+        ({"exp": Later(-60)}, "expired"),
+        ({"nbf": Later(120)}, "not yet valid"),
         ({"aud": "https://other.example.com/api"}, "another audience"),
         ({"aud": api_audience(ISSUER, "other-room")}, "another audience"),
         ({"iss": "https://evil.example.com"}, "another issuer"),
