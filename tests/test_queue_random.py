@@ -14,7 +14,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from .test_queue_support import STATE_CODES, make_engine, state_bytes
+from .test_queue_support import GRANULE, STATE_CODES, make_engine, state_bytes
 
 TICKETS = 10_000
 RATE = 120  # per minute
@@ -23,7 +23,6 @@ GRACE = 60
 BEAT_AFTER = GRACE - 5  # attentive tickets beat inside the grace period (steps are <= 1 s)
 CLAIM = 15
 SESSION = 60
-GRANULE = 5  # abandonment is noticed at most this late
 CODE = {name: code for code, name in STATE_CODES.items()}
 
 

@@ -15,6 +15,9 @@ from oidc_adapter.room.keyspace import room_keys
 from .conftest import make_config
 from .helpers import ManualClock
 
+#: Abandonment is noticed at most this long after the grace period (_room.lua).
+GRANULE = 5
+
 STATE_CODES = {
     1: "waiting",
     2: "served",
@@ -40,8 +43,3 @@ def state_bytes(client: redis.Redis, room: str = "shop") -> bytes:
     """The raw per-ticket state bytes (byte n = state code of ticket number n)."""
     raw = client.execute_command("GET", room_keys(room)[6], NEVER_DECODE=True)
     return raw or b""
-
-
-def ticket_state(client: redis.Redis, number: int, room: str = "shop") -> str | None:
-    raw = state_bytes(client, room)
-    return STATE_CODES.get(raw[number]) if number < len(raw) else None

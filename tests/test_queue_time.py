@@ -6,9 +6,7 @@ import pytest
 
 from oidc_adapter.room.engine import RoomClosed
 
-from .test_queue_support import make_engine
-
-GRANULE = 5  # seconds; abandonment may be noticed this much after the grace period
+from .test_queue_support import GRANULE, make_engine
 
 
 def take_many(engine, count: int, room: str = "shop") -> list:
