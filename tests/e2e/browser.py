@@ -8,18 +8,32 @@ until it redirects). Every wait polls with a deadline.
 
 from __future__ import annotations
 
-import html
 import re
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import requests
 
 POLL_SECONDS = 0.2
-STATUS_URL = re.compile(r'data-status-url="([^"]+)"')
-CONTINUE_URL = re.compile(r'data-continue-url="([^"]+)"')
-META_REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+);url=([^"]+)"')
+META_REFRESH = re.compile(r"^\s*(\d+)\s*;\s*url\s*=\s*(.+)$", re.IGNORECASE)
+
+
+class _PageScan(HTMLParser):
+    """Collects the waiting page's data-* URLs and its meta refresh (attributes unescaped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: dict[str, str | None] = {}
+        self.refresh: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "body":
+            self.body = found
+        elif tag == "meta" and (found.get("http-equiv") or "").lower() == "refresh":
+            self.refresh = found.get("content")
 
 
 @dataclass(frozen=True)
@@ -55,16 +69,17 @@ class Browser:
             "Content-Type", ""
         ):
             return None
-        status, cont, meta = (
-            p.search(response.text) for p in (STATUS_URL, CONTINUE_URL, META_REFRESH)
-        )
+        scan = _PageScan()
+        scan.feed(response.text)
+        status, cont = scan.body.get("data-status-url"), scan.body.get("data-continue-url")
+        meta = META_REFRESH.match(scan.refresh or "")
         if not (status and cont and meta):
             return None
         return WaitingPage(
             url=response.url,
-            status_url=urljoin(response.url, html.unescape(status.group(1))),
-            continue_url=urljoin(response.url, html.unescape(cont.group(1))),
-            refresh_url=urljoin(response.url, html.unescape(meta.group(2))),
+            status_url=urljoin(response.url, status),
+            continue_url=urljoin(response.url, cont),
+            refresh_url=urljoin(response.url, meta.group(2).strip().strip("'\"")),
             refresh_seconds=int(meta.group(1)),
         )
 

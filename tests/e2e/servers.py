@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,7 +152,11 @@ class Process:
         try:
             self.proc.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            print(f"{self.name} did not stop within {STOP_SECONDS}s; killing its process group")
+            warnings.warn(
+                f"{self.name} did not stop within {STOP_SECONDS}s of a signal; "
+                f"killed its process group. Log tail:\n{self.log_tail(15)}",
+                stacklevel=2,
+            )
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
 

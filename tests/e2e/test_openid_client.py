@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from .proxy import ClientSwap
-from .servers import NodeRp, Provider
+from .proxy import ClientSwap, TamperingProxy
+from .servers import NodeRp, Provider, require_node
 from .tokens import kid_of, rotate, verify_id_token
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def _prerequisites() -> None:
+    """Checked before any server starts: skip locally, fail under CI=true."""
+    require_node()
+
 
 SECRET = "node-secret+/0123456789abcdef"
 HELD = {"mode": "queue_all", "admit_per_minute": 0}
@@ -85,7 +92,7 @@ def test_pkce_nonce_basic_and_key_rotation(e2e):
     assert before["claims"]["sub"] != after["claims"]["sub"]
 
 
-def _through_proxy(e2e, tamper: str | None) -> tuple[Provider, NodeRp, object]:
+def _through_proxy(e2e, tamper: str | None) -> tuple[Provider, NodeRp, TamperingProxy]:
     port = e2e.port()
     other_secret = SECRET[::-1]
     provider = e2e.provider(
