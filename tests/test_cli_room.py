@@ -64,6 +64,9 @@ def test_set_changes_live_settings_and_clears_them(room, engine):
     assert engine.overrides("shop") == {"max_active": "7", "mode": "queue_all"}
     assert room("set", "shop", "max_active=").exit_code == 0
     assert engine.overrides("shop") == {"mode": "queue_all"}
+    assert room("set", "shop", "claim_seconds=300").exit_code == 0
+    assert room("set", "shop", "claim_seconds=", "mode=").exit_code == 0
+    assert engine.overrides("shop") == {}
 
 
 @pytest.mark.parametrize(
