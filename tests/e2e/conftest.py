@@ -21,6 +21,7 @@ class Harness:
         self.tmp_path = tmp_path
         self.redis_url = redis_url
         self._started: list[Any] = []
+        self._browsers: list[Browser] = []
 
     def _track(self, server: Any) -> Any:
         self._started.append(server)
@@ -44,9 +45,10 @@ class Harness:
     def proxy(self, upstream: str) -> TamperingProxy:
         return self._track(TamperingProxy(upstream))
 
-    @staticmethod
-    def browser(js: bool = True) -> Browser:
-        return Browser(js=js)
+    def browser(self, js: bool = True) -> Browser:
+        browser = Browser(js=js)
+        self._browsers.append(browser)
+        return browser
 
     def logs(self) -> str:
         parts = [
@@ -57,11 +59,18 @@ class Harness:
         return "\n".join(parts)
 
     def close(self) -> None:
-        for server in reversed(self._started):
+        """Clients first, all at once; the provider last, once nobody talks to it."""
+        for browser in self._browsers:
+            browser.session.close()
+        clients = [s for s in reversed(self._started) if not isinstance(s, Provider)]
+        for server in clients:
             if isinstance(server, Process):
                 server.signal_stop()
-        for server in reversed(self._started):
+        for server in clients:
             server.stop()
+        for server in self._started:
+            if isinstance(server, Provider):
+                server.stop()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
