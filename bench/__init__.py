@@ -1,0 +1,1 @@
+"""Benchmark script and its helpers (`python -m bench.run`); see bench/README.md."""
