@@ -13,6 +13,8 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request, 
 
 from .. import pages
 from ..room.engine import RoomClosed, RoomError, UnknownTicket
+from ..web.context import provider
+from ..web.errors import no_store
 from . import ticket_cookie
 from .grants import TicketUser
 from .server import Provider
@@ -35,16 +37,6 @@ SINGLE_VALUED = (
     "ui_locales",
 )
 TOKEN_PARAMS = ("grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret")
-
-
-def provider() -> Provider:
-    return current_app.extensions["oidc_provider"]
-
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -105,7 +97,7 @@ def _error_redirect(redirect_uri: str, error: str, description: str, state: str 
     if state:
         params.append(("state", state))
     params.append(("iss", provider().config.issuer))
-    return _no_store(redirect(add_params_to_uri(redirect_uri, params), code=302))
+    return no_store(redirect(add_params_to_uri(redirect_uri, params), code=302))
 
 
 def _oauth_error(exc: OAuth2Error, values: Any) -> Response:
@@ -206,11 +198,11 @@ def authorize() -> Response:
         if now - started > client.settings.login_timeout:
             # The RP has most likely forgotten this login: have it start a fresh
             # one, which we answer at once because the ticket is served.
-            response = _no_store(redirect(client.settings.initiate_login_uri, code=302))
+            response = no_store(redirect(client.settings.initiate_login_uri, code=302))
             fingerprint, started = "", now
         else:
             user = TicketUser(view=view, sub=p.subject(view), auth_time=now)
-            response = _no_store(p.create_authorization_response(grant=grant, grant_user=user))
+            response = no_store(p.create_authorization_response(grant=grant, grant_user=user))
     else:
         response = _waiting_response(view, room, values)
 
@@ -246,7 +238,7 @@ def _token_error(status: int, error: str, description: str) -> Response:
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = f'Basic realm="token", error="{error}"'
-    return _no_store(response)
+    return no_store(response)
 
 
 @bp.post("/token")
@@ -266,7 +258,7 @@ def token() -> Response:
         return _token_error(
             400, "invalid_request", "Use one client authentication method per request."
         )
-    response = _no_store(provider().create_token_response())
+    response = no_store(provider().create_token_response())
     if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = 'Basic realm="token", error="invalid_client"'
     return response
@@ -280,7 +272,7 @@ def _bearer_error(status: int, error: str | None, description: str) -> Response:
     if error:
         challenge += f', error="{error}"'
     response.headers["WWW-Authenticate"] = challenge
-    return _no_store(response)
+    return no_store(response)
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -309,4 +301,4 @@ def userinfo() -> Response:
         return _bearer_error(401, "invalid_token", "The session no longer exists.")
     if view.state != "admitted":
         return _bearer_error(401, "invalid_token", "The session has ended.")
-    return _no_store(jsonify(sub=claims["sub"], room=claims["room"]))
+    return no_store(jsonify(sub=claims["sub"], room=claims["room"]))

@@ -60,13 +60,6 @@ def admin_room_json(room: RoomView) -> dict[str, Any]:
     return out
 
 
-def _known_room(room: str) -> str:
-    validate.room_name(room)
-    if room not in services().engine.rooms:
-        raise ApiError(404, "unknown_room", "No room with that name is configured.")
-    return room
-
-
 @bp.get("/rooms")
 def list_rooms() -> Response:
     engine = services().engine
@@ -75,13 +68,13 @@ def list_rooms() -> Response:
 
 @bp.get("/rooms/<room>")
 def show_room(room: str) -> Response:
-    return jsonify(admin_room_json(services().engine.state(_known_room(room))))
+    return jsonify(admin_room_json(services().engine.state(validate.known_room(room))))
 
 
 @bp.route("/rooms/<room>/settings", methods=["PATCH", "POST"])
 def change_settings(room: str) -> Response:
     """Change live settings; `null` drops an override back to the config file."""
-    room = _known_room(room)
+    room = validate.known_room(room)
     body = validate.json_body(required=True)
     if not body:
         raise ApiError(400, "invalid_request", "No settings given.")
@@ -99,7 +92,9 @@ def change_settings(room: str) -> Response:
 
 
 def _set_mode(room: str, mode: str) -> Response:
-    return jsonify(admin_room_json(services().engine.configure(_known_room(room), {"mode": mode})))
+    return jsonify(
+        admin_room_json(services().engine.configure(validate.known_room(room), {"mode": mode}))
+    )
 
 
 @bp.post("/rooms/<room>/pause")
@@ -110,7 +105,7 @@ def pause(room: str) -> Response:
 @bp.post("/rooms/<room>/resume")
 def resume(room: str) -> Response:
     """Back to the configured mode (or auto if the file itself says paused)."""
-    return jsonify(admin_room_json(services().engine.resume(_known_room(room))))
+    return jsonify(admin_room_json(services().engine.resume(validate.known_room(room))))
 
 
 @bp.post("/rooms/<room>/close")
@@ -120,7 +115,7 @@ def close(room: str) -> Response:
 
 @bp.post("/rooms/<room>/admit")
 def admit(room: str) -> Response:
-    room = _known_room(room)
+    room = validate.known_room(room)
     count = validate.json_body(required=True).get("count")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ADMIT:
         raise ApiError(
@@ -135,7 +130,7 @@ def admit(room: str) -> Response:
 
 @bp.post("/rooms/<room>/revoke")
 def revoke(room: str) -> Response:
-    room = _known_room(room)
+    room = validate.known_room(room)
     ticket = validate.ticket_id(validate.json_body(required=True).get("ticket"))
     return jsonify(ticket_json(services().engine.finish(room, ticket, "revoked")))
 
@@ -143,7 +138,7 @@ def revoke(room: str) -> Response:
 @bp.post("/rooms/<room>/reset")
 def reset(room: str) -> Response:
     """Drops every ticket; the body must repeat the room name to confirm."""
-    room = _known_room(room)
+    room = validate.known_room(room)
     if validate.json_body(required=True).get("confirm") != room:
         raise ApiError(
             400,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 from flask import current_app
@@ -10,6 +11,9 @@ from flask import current_app
 from ..config import Config
 from ..room.engine import RoomEngine
 from ..secret import instance_secret
+
+if TYPE_CHECKING:
+    from ..oidc.server import Provider
 
 
 @dataclass
@@ -29,3 +33,7 @@ class Services:
 
 def services() -> Services:
     return current_app.extensions["waiting_room"]
+
+
+def provider() -> Provider:
+    return current_app.extensions["oidc_provider"]

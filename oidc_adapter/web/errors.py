@@ -35,6 +35,13 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def no_store(response: Response) -> Response:
+    """Per-user and credential-bearing answers must never be cached anywhere."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def json_error(
     status: int, error: str, description: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:

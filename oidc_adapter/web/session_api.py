@@ -21,14 +21,13 @@ from ..authorizer import Authorizer, Denied, LocalKeys, SessionCheck, api_audien
 from ..authorizer.wsgi import denial, identity_headers, request_token
 from ..oidc import ticket_cookie
 from ..oidc.clients import Client
-from ..oidc.server import Provider
 from ..oidc.tokens import InvalidToken
 from ..room.present import heartbeat_interval, ticket_json
 from ..room.views import TicketView
 from ..secret import check_ticket_proof
 from . import validate
-from .context import services
-from .errors import ApiError, json_error
+from .context import provider, services
+from .errors import ApiError, json_error, no_store
 
 bp = Blueprint("session_api", __name__)
 
@@ -36,23 +35,6 @@ TICKET_AUTH_SCHEME = "Ticket"
 MAX_SECRET_LENGTH = 128
 #: Every method a proxied request may have: auth_request sends the original one.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def provider() -> Provider:
-    return current_app.extensions["oidc_provider"]
-
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-
-def _known_room(room: str) -> str:
-    validate.room_name(room)
-    if room not in services().config.rooms:
-        raise ApiError(404, "unknown_room", "No room with that name is configured.")
-    return room
 
 
 # -- the direct-API token --------------------------------------------------
@@ -110,7 +92,7 @@ def _token_response(view: TicketView) -> Response:
         expires_at=expires_at,
         auth_time=view.changed_s,
     )
-    return _no_store(
+    return no_store(
         jsonify(
             token_type="Bearer",  # noqa: S106 (a token type, not a secret)
             access_token=token,
@@ -126,7 +108,7 @@ def _token_response(view: TicketView) -> Response:
 @bp.post("/api/rooms/<room>/tickets/<ticket>/token")
 def ticket_token(room: str, ticket: str) -> Response:
     """Served: start (or return) the admitted session and sign a token for it."""
-    room = _known_room(room)
+    room = validate.known_room(room)
     ticket = validate.ticket_id(ticket)
     _require_ticket_owner(room, ticket)
     engine = services().engine
@@ -204,7 +186,7 @@ def end_session() -> Response:
     ended = view.state in ("served", "admitted")
     if ended:
         view = engine.finish(room, sid, "done")
-    return _no_store(jsonify(room=room, sid=sid, state=view.state, ended=ended))
+    return no_store(jsonify(room=room, sid=sid, state=view.state, ended=ended))
 
 
 # -- forward auth ----------------------------------------------------------
@@ -235,7 +217,7 @@ def _authorizer(room: str | None) -> Authorizer:
 def verify() -> Response:
     """Forward auth. `?room=` limits it to one room; `?cookie=` names a token cookie."""
     room = request.args.get("room")
-    authorizer = _authorizer(_known_room(room) if room else None)
+    authorizer = _authorizer(validate.known_room(room) if room else None)
     token = request_token(
         request.headers.get("Authorization"),
         request.headers.get("Cookie"),
@@ -246,4 +228,4 @@ def verify() -> Response:
     except Denied as exc:
         status, headers, body = denial(exc)
         return Response(body, status, headers)
-    return _no_store(Response(b"", 200, identity_headers(identity)))
+    return no_store(Response(b"", 200, identity_headers(identity)))

@@ -36,3 +36,13 @@ def json_body(required: bool = False) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")
     return data
+
+
+def known_room(value: str) -> str:
+    """A well-formed name of a configured room (400 if malformed, 404 if unknown)."""
+    from .context import services
+
+    room_name(value)
+    if value not in services().config.rooms:
+        raise ApiError(404, "unknown_room", "No room with that name is configured.")
+    return value
