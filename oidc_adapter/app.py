@@ -20,6 +20,8 @@ from .web import admin_api, health, rooms_api, session_api
 from .web.context import Services
 from .web.errors import register_error_handlers
 from .web.health import add_readiness_check
+from .web.snapshot import MAX_SECONDS as MAX_SNAPSHOT_SECONDS
+from .web.snapshot import SnapshotCache
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -48,7 +50,13 @@ def create_app(
     except redis.RedisError as exc:
         # Start anyway: /readyz reports it and the first room call syncs.
         app.logger.warning("could not publish room settings yet: %s", exc)
-    services = Services(config=config, redis=redis_client, engine=engine)
+    services = Services(
+        config=config,
+        redis=redis_client,
+        engine=engine,
+        # A driven test clock moves time by hand: a wall-clock cache would lie there.
+        snapshots=SnapshotCache(0 if clock is not None else MAX_SNAPSHOT_SECONDS),
+    )
     app.extensions["waiting_room"] = services
     keys = store_for(config)
     app.extensions["oidc_provider"] = Provider(

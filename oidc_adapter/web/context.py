@@ -11,6 +11,7 @@ from flask import current_app
 from ..config import Config
 from ..room.engine import RoomEngine
 from ..secret import instance_secret
+from .snapshot import SnapshotCache
 
 if TYPE_CHECKING:
     from ..oidc.server import Provider
@@ -21,6 +22,7 @@ class Services:
     config: Config
     redis: redis.Redis
     engine: RoomEngine
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     _secret: str | None = field(default=None, repr=False)
 
     @property

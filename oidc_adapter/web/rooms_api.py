@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, jsonify
 
 from ..room.present import room_json, ticket_json
@@ -16,9 +18,15 @@ bp = Blueprint("rooms_api", __name__, url_prefix="/api/rooms")
 @bp.get("/<room>")
 def room_state(room: str) -> Response:
     svc = services()
-    view = svc.engine.state(validate.room_name(room))
-    response = jsonify(room_json(view))
-    response.headers["Cache-Control"] = f"public, max-age={svc.config.room_state_max_age}"
+    room = validate.room_name(room)
+    max_age = svc.config.room_state_max_age
+
+    def build() -> bytes:
+        return json.dumps(room_json(svc.engine.state(room)), separators=(",", ":")).encode()
+
+    body = svc.snapshots.get(room, build) if max_age else build()
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return response
 
 

@@ -38,7 +38,12 @@ end
 local function load_state(now_ms)
   local v = redis.call('HMGET', K_ST, unpack(ST_FIELDS))
   local st = {}
-  for i, f in ipairs(ST_FIELDS) do st[f] = tonumber(v[i]) or 0 end
+  local loaded = {}
+  for i, f in ipairs(ST_FIELDS) do
+    st[f] = tonumber(v[i]) or 0
+    loaded[f] = st[f]
+  end
+  st.loaded = loaded
   -- Time never runs backwards for a room, whatever clock the caller has.
   st.now_ms = math.max(now_ms, st.tts)
   st.now_s = math.floor(st.now_ms / 1000)
@@ -47,11 +52,14 @@ end
 
 local function save_state(st)
   local args = {}
+  -- Only what changed: most calls move a counter or two, not all twelve.
   for _, f in ipairs(ST_FIELDS) do
-    args[#args + 1] = f
-    args[#args + 1] = string.format('%.17g', st[f])
+    if st[f] ~= st.loaded[f] then
+      args[#args + 1] = f
+      args[#args + 1] = string.format('%.17g', st[f])
+    end
   end
-  redis.call('HSET', K_ST, unpack(args))
+  if #args > 0 then redis.call('HSET', K_ST, unpack(args)) end
 end
 
 local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
@@ -95,7 +103,11 @@ end
 -- Consume a time-ordered list from its head: `visit(item)` handles one entry
 -- and returns true when the entry (and all after it) must wait for later.
 local function drain(key, visit)
-  local done = 0
+  -- Nearly every call finds nothing due: peek at the head before reading a chunk.
+  local head = redis.call('LINDEX', key, 0)
+  if not head or visit(tonumber(head)) then return end
+  redis.call('LPOP', key)
+  local done = 1
   while done < WORK_LIMIT do
     local chunk = redis.call('LRANGE', key, 0, CHUNK - 1)
     if #chunk == 0 then break end
