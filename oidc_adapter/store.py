@@ -46,4 +46,9 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}"
 
     def close(self) -> None:
+        """Save and stop the server even while clients (workers) are still connected."""
+        try:
+            self._server.shutdown(save=True)
+        except redis.RedisError:
+            pass  # it went down while we asked: that is the goal
         self._server._cleanup()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from importlib import resources
 
 import redis
 
@@ -62,6 +63,9 @@ def _redeemed_key(code: str) -> str:
 class CodeStore:
     def __init__(self, client: redis.Redis):
         self.client = client
+        self._redeem = client.register_script(
+            (resources.files(__package__) / "lua" / "redeem_code.lua").read_text()
+        )
 
     def save(self, code: str, data: AuthorizationCode) -> None:
         self.client.set(_key(code), json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
@@ -72,10 +76,7 @@ class CodeStore:
         Another client presenting it leaves it in place, so a leaked code
         cannot be burnt by a different registered client.
         """
-        raw = self.client.get(_key(code))
-        if raw is None or json.loads(raw).get("client_id") != client_id:
-            return None
-        raw = self.client.getdel(_key(code))  # the single-use step: one winner
+        raw = self._redeem(keys=[_key(code)], args=[client_id])
         return None if raw is None else AuthorizationCode(**json.loads(raw))
 
     def mark_exchanged(self, code: str, data: AuthorizationCode) -> None:

@@ -202,7 +202,7 @@ def authorize() -> Response:
             fingerprint, started = "", now
         else:
             user = TicketUser(view=view, sub=p.subject(view), auth_time=now)
-            response = no_store(p.create_authorization_response(grant=grant, grant_user=user))
+            response = no_store(p.issue_code(grant, user))
     else:
         response = _waiting_response(view, room, values)
 

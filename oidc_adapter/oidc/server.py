@@ -7,6 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.hooks import hooked
+from flask import Response
 
 from ..config import Config
 from ..room.engine import RoomEngine
@@ -36,6 +39,24 @@ class Provider(AuthorizationServer):
         self.register_grant(CodeGrant, [OpenIDExtension(self), Pkce(required=False)])
         self.register_extension(Issuer(config.issuer))
         self.register_token_generator("default", self._generate_token)
+
+    @hooked(
+        before="before_create_authorization_response",
+        after="after_create_authorization_response",
+    )
+    def issue_code(self, grant: Any, user: TicketUser) -> Response:
+        """The code for a request get_consent_grant validated moments ago.
+
+        Authlib's create_authorization_response would validate it all over
+        again; the hooks (RFC 9207 `iss`) run the same way.
+        """
+        try:
+            return self.handle_response(
+                *grant.create_authorization_response(grant.redirect_uri, user)
+            )
+        except OAuth2Error as error:
+            error.state = grant.request.payload.state
+            return self.handle_error_response(grant.request, error)
 
     def subject(self, view: TicketView) -> str:
         return subject_for(self._secret(), view.room.name, view.ticket)
