@@ -163,3 +163,31 @@ def test_redis_going_away_is_503_and_recovers(tmp_path, clock):
         assert client.post("/api/rooms/shop/tickets").json["number"] == 1
     finally:
         server.stop()
+
+
+def test_a_browser_at_authorize_gets_a_page_when_redis_is_down(tmp_path):
+    from oidc_adapter.app import create_app
+    from oidc_adapter.keys import KeyStore
+
+    from .oidc_fixtures import REDIRECT, default_clients
+
+    KeyStore(tmp_path).ensure()
+    app = create_app(
+        make_config(
+            f"redis://127.0.0.1:{free_port()}/0",
+            clients=default_clients(),
+            keys_dir=str(tmp_path),
+        )
+    )
+    params = {
+        "client_id": "alb",
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "s",
+    }
+    response = app.test_client().get("/authorize", query_string=params)
+    assert response.status_code == 503
+    assert response.mimetype == "text/html"
+    assert response.headers["Retry-After"] == "5"
+    assert "Nobody loses their place" in response.get_data(as_text=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..room.engine import RoomClosed, RoomError, UnknownRoom, UnknownTicket
@@ -84,6 +84,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.BusyLoadingError)
     def _redis_down(exc: Exception) -> Response:
         app.logger.warning("redis unavailable: %s", exc)
+        if request.endpoint == "oidc.authorize":
+            # A browser in the middle of a login gets a page, not JSON.
+            from ..pages import error_page
+
+            page = error_page(
+                503,
+                "The waiting room is briefly unavailable",
+                "Nobody loses their place: please reload this page in a few seconds.",
+            )
+            page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return page
         return json_error(
             503,
             "temporarily_unavailable",
