@@ -56,6 +56,10 @@ def create_site(issuer: str, client_id: str, client_secret: str, secret_key: str
         session["user"] = dict(token["userinfo"])
         return redirect("/")
 
+    @site.get("/favicon.ico")
+    def favicon():
+        return "", 204
+
     @site.get("/logout")
     def logout():
         session.clear()
