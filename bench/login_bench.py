@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import psutil
 import requests
 
 from oidc_adapter.keys import KeyStore
@@ -39,8 +40,9 @@ REDIRECT = "https://rp.example.com/cb"
 TARGET_LOGINS = 300
 
 
-def _config(redis_url: str, keys_dir: Path, port: int) -> dict:
+def _config(redis_url: str, keys_dir: Path, port: int, alg: str) -> dict:
     return {
+        "signing_alg": alg,
         "issuer": f"http://localhost:{port}",
         "redis_url": redis_url,
         "keys_dir": str(keys_dir),
@@ -124,6 +126,17 @@ def logins_per_second(port: int, clients: int, seconds: float) -> float:
     return total / seconds
 
 
+def _cpu_seconds(server_pid: int, redis: RedisServer) -> tuple[float, float]:
+    """CPU seconds used so far by the gunicorn tree and by Redis."""
+    root = psutil.Process(server_pid)
+    app = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        app += times.user + times.system
+    info = redis.client().info("cpu")
+    return app, info["used_cpu_user"] + info["used_cpu_sys"]
+
+
 def signing_rates(keys_root: Path, seconds: float) -> dict[str, float]:
     rates = {}
     for alg in ("RS256", "ES256"):
@@ -153,6 +166,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--alg", choices=("RS256", "ES256"), default="RS256")
     parser.add_argument("--append", type=Path, help="append the table to this Markdown file")
     args = parser.parse_args()
 
@@ -163,10 +177,10 @@ def main() -> None:
         server = None
         try:
             keys_dir = work / "keys"
-            KeyStore(keys_dir).ensure()
+            KeyStore(keys_dir, alg=args.alg).ensure()
             port = free_port()
             config = work / "config.json"
-            config.write_text(json.dumps(_config(redis.url, keys_dir, port)))
+            config.write_text(json.dumps(_config(redis.url, keys_dir, port, args.alg)))
             server = subprocess.Popen(  # noqa: S603 (our own module, fixed argv)
                 [
                     sys.executable,
@@ -196,7 +210,12 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the app did not start")
                 time.sleep(0.1)
+            before = _cpu_seconds(server.pid, redis)
             logins = logins_per_second(port, args.clients, args.seconds)
+            after = _cpu_seconds(server.pid, redis)
+            app_us, redis_us = (
+                (a - b) / (logins * args.seconds) * 1e6 for a, b in zip(after, before, strict=True)
+            )
         finally:
             if server is not None:
                 server.terminate()
@@ -209,8 +228,11 @@ def main() -> None:
         [
             "| measure | per second | target | met |",
             "|---|---:|---|---|",
-            f"| complete logins, served user (authorize → token → userinfo) | {logins:,.0f} "
+            f"| complete logins, served user, {args.alg} (authorize → token → userinfo) "
+            f"| {logins:,.0f} "
             f"| ≥ {TARGET_LOGINS} | {met} |",
+            f"| server CPU per login: gunicorn + app (µs) | {app_us:,.0f} | – | – |",
+            f"| server CPU per login: Redis (µs) | {redis_us:,.0f} | – | – |",
             f"| ID tokens signed, RS256 (one core) | {signing['RS256']:,.0f} | – | – |",
             f"| ID tokens signed, ES256 (one core) | {signing['ES256']:,.0f} | – | – |",
         ]
