@@ -17,24 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
-from oidc_adapter.server import gunicorn_options
-
-
-class _BenchServer(BaseApplication):
-    def __init__(self, factory: Callable[[], Flask], options: dict[str, object]):
-        self._factory = factory
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        # Called in each worker after the fork, as in production (no preload).
-        return self._factory()
+from oidc_adapter.server import GunicornApp, gunicorn_options
 
 
 def _app_factory(config_file: Path) -> Callable[[], Flask]:
@@ -69,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.config is None:
             parser.error("the app needs --config")
         factory = _app_factory(args.config)
-    _BenchServer(factory, options).run()
+    GunicornApp(factory, options).run()
 
 
 if __name__ == "__main__":

@@ -7,18 +7,24 @@ worker talks to the same one; workers then get its unix socket as REDIS_URL.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from .app import create_app
 from .config import Config
 from .keys import store_for
 from .store import EmbeddedRedis
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, config: Config, options: dict[str, Any]):
-        self._config = config
+class GunicornApp(BaseApplication):
+    """gunicorn with options set in code; `factory` runs in each worker after the fork."""
+
+    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]):
+        self._factory = factory
         self._options = options
         super().__init__()
 
@@ -26,10 +32,8 @@ class _Gunicorn(BaseApplication):
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self):
-        from .app import create_app
-
-        return create_app(self._config)
+    def load(self) -> Flask:
+        return self._factory()
 
 
 def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
         embedded = EmbeddedRedis(config.data_dir / "redis")
         config = dataclasses.replace(config, redis_url=embedded.url)
     try:
-        _Gunicorn(config, gunicorn_options(bind, workers, threads)).run()
+        GunicornApp(partial(create_app, config), gunicorn_options(bind, workers, threads)).run()
     finally:
         if embedded is not None:
             embedded.close()
