@@ -66,3 +66,16 @@ def test_queue_survives_a_redis_restart(persistent_redis, clock):
         engine.finish("shop", freed.ticket)
         assert engine.state("shop").cursor == expected
     client.close()
+
+
+def test_scripts_are_reloaded_after_the_server_forgets_them(redis_server, redis_client, clock):
+    """After SCRIPT FLUSH (or a restart) the engine reloads its Lua on NOSCRIPT."""
+    from oidc_adapter.config import RoomSettings
+    from oidc_adapter.room.engine import RoomEngine
+
+    engine = RoomEngine(redis_client, {"shop": RoomSettings("shop", admit_per_minute=0)}, clock)
+    engine.sync_settings()
+    first = engine.take("shop")
+    redis_client.script_flush()
+    assert engine.status("shop", first.ticket).position == 1
+    assert engine.take("shop").number == 2
