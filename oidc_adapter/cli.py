@@ -202,6 +202,23 @@ def room_revoke(config_path: str, name: str, ticket: str) -> None:
     click.echo(f"{ticket}: {view.state}")
 
 
+@room.command("compact")
+@config_option
+@click.argument("name")
+@click.option(
+    "--older-than",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(0, 365 * 86400),
+    help="Seconds since a ticket ended.",
+)
+def room_compact(config_path: str, name: str, older_than: int) -> None:
+    """Forget ended tickets (frees their memory; waiting and admitted ones stay)."""
+    engine = _engine(config_path)
+    forgotten = engine.compact(_room_arg(engine, name), older_than)
+    click.echo(f"{name}: forgot {forgotten} ended ticket(s)")
+
+
 @room.command("reset")
 @config_option
 @click.argument("name")

@@ -287,3 +287,14 @@ def test_reset_empties_the_room_and_keeps_settings(admin, engine, queue):
     )
     assert body["overrides"] == {"max_active": "6"}
     assert engine.take("shop").number == 1
+
+
+def test_compact_forgets_ended_tickets_and_refuses_bad_input(admin, engine, queue, clock):
+    engine.finish("shop", queue[-1].ticket, "done")
+    clock.advance(10)
+    refused = admin("post", "/admin/rooms/shop/compact", {"older_than_seconds": -1})
+    assert refused.status_code == 400 and refused.json["field"] == "older_than_seconds"
+    assert admin("post", "/admin/rooms/shop/compact", {}).json == {"forgotten": 0}
+    done = admin("post", "/admin/rooms/shop/compact", {"older_than_seconds": 5})
+    assert done.status_code == 200 and done.json == {"forgotten": 1}
+    assert admin("post", "/admin/rooms/shop/compact", headers={}).status_code == 401

@@ -165,3 +165,11 @@ def test_bad_config_lists_its_problems(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["room", "list", "--config", str(path)])
     assert result.exit_code == 2
     assert "redis_url: " in result.stderr and "rooms.shop.mode: " in result.stderr
+
+
+def test_compact_reports_what_it_forgot(room, engine):
+    tickets = [engine.take("shop") for _ in range(3)]
+    engine.finish("shop", tickets[0].ticket, "done")
+    result = room("compact", "shop", "--older-than", "0")
+    assert (result.exit_code, result.stdout) == (0, "shop: forgot 1 ended ticket(s)\n")
+    assert engine.state("shop").waiting == 2

@@ -24,6 +24,10 @@ from .views import RoomView, TicketView, _pairs
 Clock = Callable[[], int]
 
 TICKET_ID_BYTES = 16
+#: An ended ticket stays answerable ("your turn expired") this long before
+#: `compact` forgets it.
+COMPACT_RETENTION_SECONDS = 3600
+COMPACT_BATCH = 500
 
 
 class RoomError(Exception):
@@ -136,6 +140,18 @@ class RoomEngine:
 
     def reset(self, room: str) -> RoomView:
         return RoomView.parse(room, self._call("reset", room))
+
+    def compact(self, room: str, retention_seconds: int = COMPACT_RETENTION_SECONDS) -> int:
+        """Forget tickets that ended over `retention_seconds` ago; returns how many.
+
+        Runs in batches (one short script each), so a big room never blocks Redis.
+        """
+        cursor, forgotten = "0", 0
+        while True:
+            raw = self._call("compact", room, cursor, COMPACT_BATCH, retention_seconds)
+            cursor, forgotten = str(raw["cursor"]), forgotten + int(raw["forgotten"])
+            if cursor == "0":
+                return forgotten
 
     def overrides(self, room: str) -> dict[str, str]:
         return self.client.hgetall(room_keys(room)[1])

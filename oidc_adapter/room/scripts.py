@@ -14,7 +14,17 @@ from importlib import resources
 import redis
 from redis.commands.core import Script
 
-SCRIPT_NAMES = ("take", "status", "room", "configure", "admit", "claim", "finish", "reset")
+SCRIPT_NAMES = (
+    "take",
+    "status",
+    "room",
+    "configure",
+    "admit",
+    "claim",
+    "finish",
+    "reset",
+    "compact",
+)
 
 
 @cache

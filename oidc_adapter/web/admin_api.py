@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ..config import parse_setting_changes
+from ..room.engine import COMPACT_RETENTION_SECONDS
 from ..room.present import room_json, ticket_json
 from ..room.views import RoomView
 from . import validate
@@ -133,6 +134,21 @@ def revoke(room: str) -> Response:
     room = validate.known_room(room)
     ticket = validate.ticket_id(validate.json_body(required=True).get("ticket"))
     return jsonify(ticket_json(services().engine.finish(room, ticket, "revoked")))
+
+
+@bp.post("/rooms/<room>/compact")
+def compact(room: str) -> Response:
+    """Forget tickets that ended over `older_than_seconds` ago (default an hour)."""
+    room = validate.known_room(room)
+    older_than = validate.json_body().get("older_than_seconds", COMPACT_RETENTION_SECONDS)
+    if isinstance(older_than, bool) or not isinstance(older_than, int) or older_than < 0:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "older_than_seconds must be a non-negative integer.",
+            field="older_than_seconds",
+        )
+    return jsonify({"forgotten": services().engine.compact(room, older_than)})
 
 
 @bp.post("/rooms/<room>/reset")

@@ -1,0 +1,19 @@
+-- Forget ended tickets (done, abandoned, expired, revoked) whose state has
+-- not changed for `retention` seconds: their id -> number entries are most
+-- of a room's memory, and nobody polls a ticket that ended an hour ago.
+-- ARGV: now_ms, HSCAN cursor, batch size, retention seconds.
+-- Returns {next cursor, tickets forgotten}; cursor '0' means a full pass.
+local s, st = begin()
+if not s then return {'error', 'unknown_room'} end
+local scan = redis.call('HSCAN', K_IDS, ARGV[2], 'COUNT', tonumber(ARGV[3]))
+local entries = scan[2]
+local forget = {}
+local horizon = st.now_s - tonumber(ARGV[4])
+for i = 1, #entries, 2 do
+  local n = tonumber(entries[i + 1])
+  if get_state(n) >= DONE and get_u32(K_AT, n) <= horizon then
+    forget[#forget + 1] = entries[i]
+  end
+end
+if #forget > 0 then redis.call('HDEL', K_IDS, unpack(forget)) end
+return {'cursor', scan[1], 'forgotten', #forget}
