@@ -367,7 +367,9 @@ def test_page_weight_requests_accessibility_and_screenshots(stack, open_page, lo
     idp = urlsplit(stack.issuer).netloc
     loaded = [r for r in watch.requests if urlsplit(r.url).netloc == idp]
     kinds = [r.resource_type for r in loaded if "/api/rooms/" not in r.url]
-    assert sorted(kinds) == ["document", "script", "stylesheet"], kinds
+    # The page, its stylesheet, its script and the heartbeat's worker timer.
+    assert sorted(kinds) == ["document", "script", "script", "stylesheet"], kinds
+    assert any(urlsplit(r.url).path.endswith("/ticker.js") for r in loaded)
     weight = sum(len(r.response().body()) for r in loaded if r.resource_type != "fetch")
     assert weight < PAGE_BUDGET, f"html+css+js weigh {weight} bytes"
     assert watch.hosts() <= allowed_hosts(stack, room)

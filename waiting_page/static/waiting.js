@@ -122,8 +122,22 @@
 
   const jitter = (base, low, high) => base * (low + Math.random() * (high - low));
 
+  // The heartbeat's timer runs in a worker (ticker.js) when the browser
+  // allows one, so a long-hidden tab is not throttled out of its place.
+  let ticker = null;
+  try {
+    ticker = new Worker(new URL("ticker.js", document.currentScript.src));
+    ticker.onmessage = () => beat();
+  } catch (e) {
+    ticker = null;
+  }
+
   function schedule(name, seconds) {
     clearTimeout(s.timers[name]);
+    if (name === "beat" && ticker) {
+      ticker.postMessage(s.final ? 0 : seconds * 1000);
+      return;
+    }
     if (!s.final) s.timers[name] = setTimeout(name === "room" ? pollRoom : beat, seconds * 1000);
   }
 
@@ -253,6 +267,7 @@
     s.final = true;
     clearTimeout(s.timers.room);
     clearTimeout(s.timers.beat);
+    if (ticker) ticker.postMessage(0);
     forget();
     render();
   }
