@@ -18,6 +18,7 @@ from .room.engine import Clock, RoomEngine
 from .store import EmbeddedRedis, connect
 from .web import admin_api, health, rooms_api, session_api
 from .web.context import Services
+from .web.cors import register_cors
 from .web.errors import register_error_handlers
 from .web.health import add_readiness_check
 from .web.snapshot import MAX_SECONDS as MAX_SNAPSHOT_SECONDS
@@ -68,6 +69,7 @@ def create_app(
     )
     add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
     register_error_handlers(app)
+    register_cors(app, config.cors_origins)
     for bp in (rooms_api.bp, session_api.bp, admin_api.bp, health.bp, oidc_endpoints.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/static/waiting/<path:filename>", "waiting_static", _waiting_static)

@@ -98,6 +98,7 @@ class Config:
     signing_alg: str = "RS256"
     room_state_max_age: int = 2
     translations_dir: Path | None = None
+    cors_origins: tuple[str, ...] = ()
     rooms: dict[str, RoomSettings] = field(default_factory=dict)
     clients: dict[str, ClientSettings] = field(default_factory=dict)
     source: Path | None = None
@@ -272,6 +273,7 @@ def parse_config(
         "signing_alg",
         "room_state_max_age",
         "translations_dir",
+        "cors_origins",
         "rooms",
         "clients",
     }
@@ -320,6 +322,7 @@ def parse_config(
         cfg.room_state_max_age = max_age
     if "translations_dir" in data:
         _parse_translations_dir(problems, data["translations_dir"], base, cfg)
+    cfg.cors_origins = _parse_origins(problems, data.get("cors_origins", []))
 
     rooms = data.get("rooms", {})
     if not isinstance(rooms, dict) or not rooms:
@@ -351,6 +354,29 @@ def parse_config(
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def _parse_origins(problems: list[tuple[str, str]], value: Any) -> tuple[str, ...]:
+    """Web origins allowed to call the room JSON API from a browser (CORS)."""
+    if not isinstance(value, list):
+        problems.append(("cors_origins", "must be a list of origins"))
+        return ()
+    origins = []
+    for i, origin in enumerate(value):
+        path = f"cors_origins[{i}]"
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("https", "http")
+            or not parts.netloc
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            problems.append((path, "must be an origin such as https://shop.example.com"))
+        elif parts.scheme == "http" and not _is_local(origin):
+            problems.append((path, "must use https (http is allowed only for localhost)"))
+        else:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def _parse_translations_dir(
