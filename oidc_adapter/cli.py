@@ -113,6 +113,7 @@ def room() -> None:
 @room.command("list")
 @config_option
 def room_list(config_path: str) -> None:
+    """Every room with its live counters, as JSON."""
     from .room.present import room_json
 
     engine = _engine(config_path)
@@ -123,6 +124,7 @@ def room_list(config_path: str) -> None:
 @config_option
 @click.argument("name")
 def room_show(config_path: str, name: str) -> None:
+    """One room: live counters, settings and operator overrides, as JSON."""
     from .room.present import room_json
 
     engine = _engine(config_path)

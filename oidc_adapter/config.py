@@ -431,9 +431,12 @@ def _parse_client(
             problems.append(
                 (f"{path}.secret_env", f"environment variable {values['secret_env']} is not set")
             )
-    if not isinstance(secret, str) or len(secret) < 16:
-        if "secret_env" not in values:
-            problems.append((f"{path}.secret", "a secret of at least 16 characters is required"))
+        elif len(secret) < 16:
+            problems.append(
+                (f"{path}.secret_env", f"{values['secret_env']} must hold at least 16 characters")
+            )
+    elif not isinstance(secret, str) or len(secret) < 16:
+        problems.append((f"{path}.secret", "a secret of at least 16 characters is required"))
     uris = values.get("redirect_uris")
     if not isinstance(uris, list) or not uris:
         problems.append((f"{path}.redirect_uris", "a non-empty list of URLs is required"))

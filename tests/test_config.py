@@ -171,3 +171,24 @@ def test_wrong_type_for_a_clients_room_is_a_problem_not_a_crash(tmp_path):
     text = GOOD.replace('room = "shop"', 'room = ["shop"]')
     result = check(tmp_path, text)
     assert result.exit_code == 1 and "clients.shop-alb.room:" in result.stdout
+
+
+def test_a_short_secret_from_the_environment_is_a_problem():
+    from oidc_adapter.config import ConfigError, parse_config
+
+    data = {
+        "rooms": {"shop": {}},
+        "clients": {
+            "alb": {
+                "secret_env": "ALB_SECRET",
+                "redirect_uris": ["https://shop.example.com/oauth2/idpresponse"],
+                "room": "shop",
+            }
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, env={"ALB_SECRET": "short"})
+    assert caught.value.problems == [
+        ("clients.alb.secret_env", "ALB_SECRET must hold at least 16 characters")
+    ]
+    assert parse_config(data, env={"ALB_SECRET": "s" * 16}).clients["alb"].secret == "s" * 16
