@@ -59,8 +59,19 @@ class RedisServer:
         binary = redis_server_binary()
         require(binary is not None, "redis-server is not installed")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-                "--daemonize", "no", "--logfile", str(self.workdir / "redis.log")]
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.workdir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.workdir / "redis.log"),
+        ]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
         else:

@@ -416,3 +416,25 @@ def test_a_fresh_worker_never_sees_an_empty_key_store_while_it_loads(tmp_path):
     assert second and second[0]["keys"], "a reader got an empty key set during the first load"
     kid = second[0]["keys"][0]["kid"]
     assert LocalKeys(store.public_jwks).get(kid).key_id == kid
+
+
+# -- leaving the line ------------------------------------------------------------
+
+
+def test_the_taker_can_leave_and_the_next_person_moves_up(app, client):
+    mine, behind = take(client, "line"), take(client, "line")
+    assert engine(app).status("line", behind["ticket"]).position == 2
+    left = client.delete(
+        f"/api/rooms/line/tickets/{mine['ticket']}",
+        headers={"Authorization": f"Ticket {mine['ticket_secret']}"},
+    )
+    assert left.status_code == 200 and left.json["state"] == "done"
+    assert engine(app).status("line", behind["ticket"]).position == 1
+
+
+def test_leaving_with_only_the_ticket_id_is_refused_and_changes_nothing(app, client):
+    victim, behind = take(client, "line"), take(client, "line")
+    refused = client.delete(f"/api/rooms/line/tickets/{victim['ticket']}")
+    assert refused.status_code == 401
+    assert engine(app).status("line", victim["ticket"]).state == "waiting"
+    assert engine(app).status("line", behind["ticket"]).position == 2

@@ -105,6 +105,15 @@ def _token_response(view: TicketView) -> Response:
     )
 
 
+@bp.delete("/api/rooms/<room>/tickets/<ticket>")
+def leave_line(room: str, ticket: str) -> Response:
+    """The taker gives the ticket up: its place or slot goes to the next person at once."""
+    room = validate.known_room(room)
+    ticket = validate.ticket_id(ticket)
+    _require_ticket_owner(room, ticket)
+    return no_store(jsonify(ticket_json(services().engine.finish(room, ticket, "done"))))
+
+
 @bp.post("/api/rooms/<room>/tickets/<ticket>/token")
 def ticket_token(room: str, ticket: str) -> Response:
     """Served: start (or return) the admitted session and sign a token for it."""

@@ -46,6 +46,7 @@ ROOMS: dict[str, dict[str, Any]] = {
     "tabs": {},
     "polls": {},
     "expire": {"claim_seconds": 15},
+    "leave": {},
     "shots": {
         "title": "Summer sale: you are in line",
         "message": "Thanks for waiting. The shop lets people in a few at a time.",

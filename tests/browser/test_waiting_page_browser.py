@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from .conftest import ARTIFACTS, Stack
 
@@ -391,3 +392,23 @@ def test_page_weight_requests_accessibility_and_screenshots(stack, open_page, lo
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 0
+
+
+def test_leaving_the_line_gives_the_place_to_the_next_person(stack, open_page):
+    room = "leave"
+    stack.reset(room)
+    stack.take(room, 1)
+    page, watch = open_page()
+    page.goto(stack.site(room) + "/")
+    page.wait_for_url(f"{stack.issuer}/authorize?*")
+    ex = expect()
+    ex(page.locator("#position")).to_have_text("2")
+    [behind] = stack.take(room, 1)
+
+    page.locator("#leave").focus()
+    page.keyboard.press("Enter")
+    ex(page.locator('[data-view="left"]')).to_be_visible(timeout=SHOWS)
+    ex(page.locator("#line")).to_be_hidden()
+    status = requests.get(f"{stack.issuer}/api/rooms/{room}/tickets/{behind}", timeout=10)
+    assert status.json()["position"] == 2  # was 3: our place went to the next person
+    assert watch.errors_on(stack.issuer) == []
