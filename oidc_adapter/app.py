@@ -48,6 +48,12 @@ def create_app(
     engine = RoomEngine(redis_client, config.rooms, clock=clock)
     try:
         engine.sync_settings()
+        if not redis_client.info("persistence").get("aof_enabled"):
+            # Snapshots alone lose the last minutes of tickets on a Redis crash.
+            app.logger.warning(
+                "Redis append-only persistence is off: a Redis restart can lose recent "
+                "tickets and places (set appendonly yes)"
+            )
     except redis.RedisError as exc:
         # Start anyway: /readyz reports it and the first room call syncs.
         app.logger.warning("could not publish room settings yet: %s", exc)

@@ -22,3 +22,22 @@ def test_embedded_redis_keeps_the_queue_across_a_restart(tmp_path):
         assert [t.position for t in again] == [1, 2, 3]
     finally:
         server.close()
+
+
+def test_a_redis_without_append_only_persistence_is_reported(
+    redis_server, redis_client, tmp_path, caplog
+):
+    from oidc_adapter.app import create_app
+
+    from .conftest import make_config
+    from .helpers import RedisServer
+
+    durable = RedisServer(tmp_path / "durable", persistent=True)
+    durable.start()
+    try:
+        create_app(make_config(durable.url))
+        assert "persistence is off" not in caplog.text
+    finally:
+        durable.stop()
+    create_app(make_config(redis_server.url))
+    assert "append-only persistence is off" in caplog.text
