@@ -9,16 +9,16 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from .. import pages
-from ..room.engine import RoomClosed, RoomError, UnknownTicket
-from ..web.context import provider
-from ..web.errors import no_store
+from ..authorizer import Denied
+from ..room.engine import RoomClosed, UnknownTicket
+from ..web.context import authorizer, provider, services
+from ..web.errors import RETRY_AFTER_SECONDS, no_store
 from . import ticket_cookie
 from .grants import TicketUser
 from .server import Provider
-from .tokens import InvalidToken
 
 bp = Blueprint("oidc", __name__)
 
@@ -172,7 +172,7 @@ def authorize() -> Response:
         return _oauth_error(exc, values)
 
     room = p.config.rooms[client.room]
-    secret = current_app.extensions["waiting_room"].secret
+    secret = services().secret
     cookie = ticket_cookie.read(request, secret, room.name)
     prompt = values.get("prompt", "").split()
     if "none" in prompt:
@@ -272,6 +272,8 @@ def _bearer_error(status: int, error: str | None, description: str) -> Response:
     if error:
         challenge += f', error="{error}"'
     response.headers["WWW-Authenticate"] = challenge
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return no_store(response)
 
 
@@ -291,14 +293,8 @@ def userinfo() -> Response:
     bearer = header_token.strip() or form_token
     if not bearer:
         return _bearer_error(401, None, "An access token is required.")
-    p = provider()
     try:
-        claims = p.tokens.verify_access_token(bearer)
-        view = p.engine.status(claims["room"], claims["sid"], heartbeat=False)
-    except InvalidToken as exc:
-        return _bearer_error(401, "invalid_token", f"The access token is invalid: {exc}.")
-    except RoomError:
-        return _bearer_error(401, "invalid_token", "The session no longer exists.")
-    if view.state != "admitted":
-        return _bearer_error(401, "invalid_token", "The session has ended.")
-    return no_store(jsonify(sub=claims["sub"], room=claims["room"]))
+        identity = authorizer().verify(bearer)
+    except Denied as exc:
+        return _bearer_error(exc.status, exc.error, exc.description)
+    return no_store(jsonify(sub=identity.subject, room=identity.room))

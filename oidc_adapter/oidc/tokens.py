@@ -1,4 +1,4 @@
-"""Signing ID tokens and RFC 9068 JWT access tokens, and verifying our own.
+"""Signing ID tokens and RFC 9068 JWT access tokens.
 
 Both the OIDC /token endpoint and the direct API token endpoint issue access
 tokens here, so a protected API sees one format whichever way a user came in.
@@ -14,8 +14,6 @@ import time
 from typing import Any
 
 from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from ..keys import KeyStore
 
@@ -34,15 +32,10 @@ def half_hash(value: str, alg: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
-class InvalidToken(Exception):
-    pass
-
-
 class TokenIssuer:
     def __init__(self, issuer: str, keys: KeyStore):
         self.issuer = issuer
         self.keys = keys
-        self._keyset: tuple[tuple[str, ...], KeySet] | None = None
 
     def _sign(self, claims: dict[str, Any], typ: str) -> str:
         kid, alg, key = self.keys.signing_key()
@@ -104,28 +97,3 @@ class TokenIssuer:
         if nonce:
             claims["nonce"] = nonce
         return self._sign(claims, "JWT")
-
-    def _public_keyset(self) -> KeySet:
-        jwks = self.keys.public_jwks()
-        kids = tuple(k["kid"] for k in jwks["keys"])
-        if self._keyset is None or self._keyset[0] != kids:
-            self._keyset = (kids, KeySet.import_key_set(jwks))
-        return self._keyset[1]
-
-    def verify_access_token(self, token: str) -> dict[str, Any]:
-        """Check one of our access tokens: published key, at+jwt type, issuer, expiry."""
-        try:
-            decoded = jwt.decode(token, self._public_keyset(), algorithms=["RS256", "ES256"])
-        except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidToken("malformed or bad signature") from exc
-        if str(decoded.header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
-            raise InvalidToken("not an access token")
-        claims = decoded.claims
-        if claims.get("iss") != self.issuer:
-            raise InvalidToken("wrong issuer")
-        exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= int(time.time()):
-            raise InvalidToken("expired")
-        if not isinstance(claims.get("room"), str) or not isinstance(claims.get("sid"), str):
-            raise InvalidToken("missing room claims")
-        return claims

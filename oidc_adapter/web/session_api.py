@@ -15,18 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from ..authorizer import Authorizer, Denied, LocalKeys, SessionCheck, api_audience
+from ..authorizer import Denied, api_audience
 from ..authorizer.wsgi import denial, identity_headers, request_token
 from ..oidc import ticket_cookie
 from ..oidc.clients import Client
-from ..oidc.tokens import InvalidToken
 from ..room.present import heartbeat_interval, ticket_json
 from ..room.views import TicketView
 from ..secret import check_ticket_proof
 from . import validate
-from .context import provider, services
+from .context import authorizer, provider, services
 from .errors import ApiError, json_error, no_store
 
 bp = Blueprint("session_api", __name__)
@@ -181,12 +180,13 @@ def end_session() -> Response:
     room = client.room
     if token is not None:
         try:
-            claims = provider().tokens.verify_access_token(str(token))
-        except InvalidToken as exc:
-            raise ApiError(400, "invalid_token", f"The access token is invalid: {exc}.") from exc
-        if claims["room"] != room:
+            # Ended sessions included: ending one twice is not an error.
+            identity = authorizer(check_sessions=False).verify(str(token))
+        except Denied as exc:
+            raise ApiError(400, "invalid_token", exc.description) from exc
+        if identity.room != room:
             raise ApiError(403, "wrong_room", "That session belongs to another room.")
-        sid = claims["sid"]
+        sid = identity.session
     sid = validate.ticket_id(sid, "sid")
     engine = services().engine
     view = engine.status(room, sid, heartbeat=False)
@@ -201,39 +201,18 @@ def end_session() -> Response:
 # -- forward auth ----------------------------------------------------------
 
 
-def _authorizer(room: str | None) -> Authorizer:
-    """One per room filter, built once per app: our own keys, our own engine."""
-    cache: dict[str | None, Authorizer] = current_app.extensions.setdefault(
-        "session_api_authorizers", {}
-    )
-    found = cache.get(room)
-    if found is None:
-        p, svc = provider(), services()
-        rooms = [room] if room else list(svc.config.rooms)
-        audience = [api_audience(p.config.issuer, r) for r in rooms]
-        audience += [c.client_id for c in svc.config.clients.values() if c.room in rooms]
-        found = cache[room] = Authorizer(
-            p.config.issuer,
-            audience,
-            rooms=rooms,
-            keys=LocalKeys(p.tokens.keys.public_jwks),
-            sessions=SessionCheck(svc.engine),
-        )
-    return found
-
-
 @bp.route("/auth/verify", methods=ANY_METHOD, provide_automatic_options=False)
 def verify() -> Response:
     """Forward auth. `?room=` limits it to one room; `?cookie=` names a token cookie."""
     room = request.args.get("room")
-    authorizer = _authorizer(validate.known_room(room) if room else None)
+    gate = authorizer(validate.known_room(room) if room else None)
     token = request_token(
         request.headers.get("Authorization"),
         request.headers.get("Cookie"),
         request.args.get("cookie"),
     )
     try:
-        identity = authorizer.verify(token)
+        identity = gate.verify(token)
     except Denied as exc:
         status, headers, body = denial(exc)
         return Response(body, status, headers)
