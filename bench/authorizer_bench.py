@@ -35,10 +35,10 @@ from pathlib import Path
 import requests
 
 from oidc_adapter.authorizer import Authorizer, JwksKeys, SessionCheck
-from oidc_adapter.config import RoomSettings
 from oidc_adapter.keys import KeyStore
 from oidc_adapter.oidc.tokens import TokenIssuer
 from oidc_adapter.room.engine import RoomEngine
+from oidc_adapter.room.settings import RoomSettings
 from tests.e2e.nginx import Adapter, Nginx, nginx_binary
 from tests.helpers import RedisServer, redis_server_binary
 
@@ -108,9 +108,9 @@ def verification_rows(workdir: Path, seconds: float, redis_url: str | None) -> l
     rows = []
     engine = session = None
     if redis_url:
-        from oidc_adapter.store import connect
+        from oidc_adapter.redis_connection import connect
 
-        engine = RoomEngine(connect(redis_url), {ROOM: RoomSettings(name=ROOM)})
+        engine = RoomEngine(connect(redis_url), {ROOM: RoomSettings()})
         engine.sync_settings()
         session = engine.take(ROOM).ticket
         assert engine.claim(ROOM, session).state == "admitted"
@@ -121,7 +121,10 @@ def verification_rows(workdir: Path, seconds: float, redis_url: str | None) -> l
             rows.append(f"| {alg} | {rate(plain.verify, token, seconds):,.0f} |")
             if engine is not None:
                 checked = Authorizer(
-                    ISSUER, rooms=[ROOM], keys=JwksKeys(url), sessions=SessionCheck(engine)
+                    ISSUER,
+                    rooms=[ROOM],
+                    keys=JwksKeys(url),
+                    sessions=SessionCheck.from_redis(engine.client),
                 )
                 speed = rate(checked.verify, token, seconds)
                 rows.append(f"| {alg} + revocation check (Redis) | {speed:,.0f} |")

@@ -50,7 +50,7 @@ import redis
 from oidc_adapter.config import Config, parse_config
 from oidc_adapter.keys import store_for
 from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
-from oidc_adapter.room.keyspace import SUFFIXES, room_keys
+from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
 from oidc_adapter.room.scripts import script_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -584,26 +584,26 @@ def run_memory(bench: Bench) -> str:
         "| key | holds | bytes (MEMORY USAGE) | per ticket |",
         "|---|---|---:|---:|",
     ]
-    for suffix, key in zip(SUFFIXES, keys, strict=True):
+    for (name, _), key in zip(ROOM_KEYS, keys, strict=True):
         usage = r.memory_usage(key, samples=0)
         if usage:
             lines.append(
-                f"| `{key}` | {_KEY_ROLES.get(suffix, '')} | {usage:,} | {usage / count:.1f} |"
+                f"| `{key}` | {_KEY_ROLES.get(name, '')} | {usage:,} | {usage / count:.1f} |"
             )
-    log_len = r.llen(keys[SUFFIXES.index("log")])
+    log_len = r.llen(room_key(MEMORY_ROOM, "heartbeat_log"))
     lines += ["", f"Heartbeat log: {log_len:,} entries after the takes."]
     return "\n".join(lines)
 
 
 _KEY_ROLES = {
     "ids": "ticket id → queue number (hash)",
-    "tt": "taken-at, u32 per ticket",
-    "at": "last change/heartbeat, u32 per ticket",
-    "ts": "state, u8 per ticket",
+    "taken_at": "taken-at, u32 per ticket",
+    "changed_at": "last change/heartbeat, u32 per ticket",
+    "ticket_states": "state, u8 per ticket",
     "live": "waiting bitmap, 1 bit per ticket",
-    "log": "heartbeat log (list)",
-    "st": "room counters (hash)",
-    "cfg": "settings (hash)",
+    "heartbeat_log": "heartbeat log (list)",
+    "state": "room counters (hash)",
+    "config": "settings (hash)",
 }
 
 

@@ -1,6 +1,6 @@
 """Runs the bare Flask app or the real app under gunicorn with identical options.
 
-Both get `oidc_adapter.server.gunicorn_options`, the options `oidc-adapter
+Both get `oidc_adapter.gunicorn_app.gunicorn_options`, the options `oidc-adapter
 serve` uses, so the comparison follows production settings if they change.
 Only the access log is off unless asked for: it costs the same per request
 in both and would otherwise measure log formatting.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from oidc_adapter.server import GunicornApp, gunicorn_options
+from oidc_adapter.gunicorn_app import GunicornApp, gunicorn_options
 
 
 def _app_factory(config_file: Path) -> Callable[[], Flask]:

@@ -16,11 +16,19 @@ import redis
 REDIS_KEY_NAME = "wr:secret"
 
 
-def instance_secret(client: redis.Redis, configured: str | None) -> str:
-    if configured:
-        return configured
-    client.set(REDIS_KEY_NAME, secrets.token_urlsafe(48), nx=True)
-    return client.get(REDIS_KEY_NAME)
+class InstanceSecret:
+    """The configured secret, or the shared one in Redis, fetched on first use
+    so the app can start while Redis is still coming up."""
+
+    def __init__(self, client: redis.Redis, configured: str | None):
+        self._client = client
+        self._value = configured or None
+
+    def __call__(self) -> str:
+        if self._value is None:
+            self._client.set(REDIS_KEY_NAME, secrets.token_urlsafe(48), nx=True)
+            self._value = self._client.get(REDIS_KEY_NAME)
+        return self._value
 
 
 def ticket_proof(secret: str, room: str, ticket: str) -> str:

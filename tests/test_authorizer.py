@@ -29,8 +29,8 @@ from oidc_adapter.authorizer import (
     api_audience,
     forward_auth_app,
 )
-from oidc_adapter.config import RoomSettings
 from oidc_adapter.room.engine import RoomEngine
+from oidc_adapter.room.settings import RoomSettings
 
 from .helpers import free_port
 
@@ -333,7 +333,7 @@ def test_explicit_audience_for_tokens_from_the_oidc_flow(requests_mock, rsa, mon
 
 @pytest.fixture
 def engine(redis_client, clock):
-    engine = RoomEngine(redis_client, {ROOM: RoomSettings(name=ROOM, admit_per_minute=600)}, clock)
+    engine = RoomEngine(redis_client, {ROOM: RoomSettings(admit_per_minute=600)}, clock)
     engine.sync_settings()
     return engine
 
@@ -349,7 +349,7 @@ def test_session_check_refuses_tokens_of_sessions_ended_early(
 ):
     requests_mock.get(JWKS_URL, json=jwks(rsa))
     ticket = admitted_ticket(engine)
-    sessions = SessionCheck.from_redis(redis_client, [ROOM], clock=clock)
+    sessions = SessionCheck.from_redis(redis_client, clock=clock)
     auth = make_authorizer(mono, sessions=sessions)
     assert auth.verify(rsa.token(sid=ticket)).session == ticket
     with pytest.raises(Denied, match="ended"):
@@ -361,7 +361,7 @@ def test_session_check_refuses_tokens_of_sessions_ended_early(
 
 def test_session_check_never_writes_room_settings(redis_client, clock):
     # A room the queue never published: refused, and nothing appears in Redis.
-    sessions = SessionCheck.from_redis(redis_client, ["ghost"], clock=clock)
+    sessions = SessionCheck.from_redis(redis_client, clock=clock)
     assert sessions.is_admitted("ghost", SID) is False
     assert redis_client.keys("*ghost*") == []
 
@@ -369,7 +369,7 @@ def test_session_check_never_writes_room_settings(redis_client, clock):
 def test_session_store_down_fails_closed_or_open_as_configured(requests_mock, rsa, mono):
     requests_mock.get(JWKS_URL, json=jwks(rsa))
     dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, decode_responses=True)
-    sessions = SessionCheck.from_redis(dead, [ROOM])
+    sessions = SessionCheck.from_redis(dead)
     with pytest.raises(Unavailable):
         make_authorizer(mono, sessions=sessions).verify(rsa.token())
     assert make_authorizer(mono, sessions=sessions, fail_open=True).verify(rsa.token())

@@ -22,8 +22,8 @@ from oidc_adapter.authorizer.aws_lambda import (
     lambda_authorizer,
     stage_resource,
 )
-from oidc_adapter.config import RoomSettings
 from oidc_adapter.room.engine import RoomEngine
+from oidc_adapter.room.settings import RoomSettings
 
 from .test_authorizer import ISSUER, JWKS_URL, ROOM, SID, Signer, jwks
 
@@ -211,7 +211,7 @@ def test_configured_from_the_environment_with_revocation(
     requests_mock, signer, redis_server, redis_client
 ):
     requests_mock.get(JWKS_URL, json=jwks(signer))
-    engine = RoomEngine(redis_client, {ROOM: RoomSettings(name=ROOM, admit_per_minute=600)})
+    engine = RoomEngine(redis_client, {ROOM: RoomSettings(admit_per_minute=600)})
     engine.sync_settings()
     ticket = engine.take(ROOM).ticket
     assert engine.claim(ROOM, ticket).state == "admitted"

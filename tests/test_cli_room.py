@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from oidc_adapter.cli import main
 from oidc_adapter.room.engine import RoomClosed
 
-from .test_queue_support import make_engine
+from .queue_support import make_engine
 
 SHOP = {"admit_per_minute": 0, "max_active": 0}
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from oidc_adapter.cli import main
-from oidc_adapter.config import ConfigError, load_config, parse_config
+from oidc_adapter.config import ConfigError, json_schema, load_config, parse_config
+from oidc_adapter.room.settings import parse_setting_changes
+
+DOCS_SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "config.schema.json"
 
 GOOD = """
 issuer = "https://wait.example.com"
@@ -192,3 +198,32 @@ def test_a_short_secret_from_the_environment_is_a_problem():
         ("clients.alb.secret_env", "ALB_SECRET must hold at least 16 characters")
     ]
     assert parse_config(data, env={"ALB_SECRET": "s" * 16}).clients["alb"].secret == "s" * 16
+
+
+def test_the_documented_json_schema_is_the_models_schema():
+    documented = json.loads(DOCS_SCHEMA.read_text(encoding="utf-8"))
+    assert documented == json_schema(), (
+        "stale: oidc-adapter check-config --schema > docs/config.schema.json"
+    )
+    rate = documented["$defs"]["RoomConfig"]["properties"]["admit_per_minute"]
+    assert (rate["type"], rate["minimum"], rate["maximum"], rate["default"]) == (
+        "integer",
+        0,
+        1_000_000,
+        600,
+    )
+    assert documented["required"] == ["rooms"]
+
+
+def test_a_live_change_is_checked_by_the_same_rules_as_the_file():
+    bad = {"claim_seconds": 1, "mode": "fast", "max_active": True}
+    changes, live = parse_setting_changes(bad)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"rooms": {"shop": bad}}, env={})
+    assert dict(caught.value.problems) == {f"rooms.shop.{f}": m for f, m in live}
+    assert len(live) == 3
+
+    good = {"claim_seconds": 300, "mode": "paused"}
+    assert parse_setting_changes(good) == (good, [])
+    settings = parse_config({"rooms": {"shop": good}}, env={}).rooms["shop"].as_settings()
+    assert settings.items() >= good.items()

@@ -10,8 +10,8 @@ import pytest
 
 from oidc_adapter.authorizer import Authorizer, Denied, LocalKeys, api_audience
 from oidc_adapter.keys import KeyStore
-from oidc_adapter.oidc import ticket_cookie
 from oidc_adapter.secret import ticket_proof
+from oidc_adapter.web import ticket_cookie
 
 from . import oidc_fixtures as fx
 from .oidc_fixtures import ISSUER, OTHER_SECRET, SECRET, SESSION_SECONDS, basic
@@ -61,7 +61,7 @@ def authorizer(app, room: str = "shop", audience=None) -> Authorizer:
 
 
 def published_keys(app):
-    return app.app.extensions["oidc_provider"].tokens.keys.public_jwks
+    return app.app.extensions["waiting_room"].provider.tokens.keys.public_jwks
 
 
 def engine(app):
@@ -258,7 +258,7 @@ def authorizer_with_sessions(app) -> Authorizer:
         ISSUER,
         rooms=["shop"],
         keys=LocalKeys(published_keys(app)),
-        sessions=SessionCheck(engine(app)),
+        sessions=SessionCheck.from_redis(engine(app).client),
     )
 
 

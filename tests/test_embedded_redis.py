@@ -1,8 +1,8 @@
 """The default without REDIS_URL: a real embedded Redis, persisted under data_dir."""
 
 from oidc_adapter.config import parse_config
+from oidc_adapter.redis_connection import EmbeddedRedis, connect
 from oidc_adapter.room.engine import RoomEngine
-from oidc_adapter.store import EmbeddedRedis, connect
 
 
 def test_embedded_redis_keeps_the_queue_across_a_restart(tmp_path):

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from oidc_adapter.oidc import endpoints
+from oidc_adapter.web import authorize
 
 from . import oidc_fixtures as fx
 from .oidc_fixtures import ISSUER, REDIRECT, default_clients, query
@@ -149,7 +149,7 @@ def test_passthrough_answers_at_once(make_oidc):
 def shift_time(monkeypatch, seconds: float) -> None:
     """Move the endpoint's wall clock (its `time` module) forward by `seconds`."""
     fake = types.SimpleNamespace(time=lambda: time.time() + seconds)
-    monkeypatch.setattr(endpoints, "time", fake)
+    monkeypatch.setattr(authorize, "time", fake)
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 import pytest
 
-from oidc_adapter.config import RoomSettings
 from oidc_adapter.room.engine import RoomEngine, UnknownTicket
+from oidc_adapter.room.settings import RoomSettings
 
 
 @pytest.fixture
 def engine(redis_client, clock):
-    rooms = {"shop": RoomSettings("shop", admit_per_minute=0, waiting_grace_seconds=60)}
+    rooms = {"shop": RoomSettings(admit_per_minute=0, waiting_grace_seconds=60)}
     engine = RoomEngine(redis_client, rooms, clock)
     engine.sync_settings()
     return engine

@@ -9,7 +9,7 @@ import redis
 from oidc_adapter.room.engine import RoomEngine
 
 from .conftest import make_config
-from .test_queue_support import STATE_CODES, make_engine, state_bytes
+from .queue_support import STATE_CODES, make_engine, state_bytes
 
 PROCESSES = 8
 TAKES_PER_PROCESS = 250

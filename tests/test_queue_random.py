@@ -14,7 +14,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from .test_queue_support import GRANULE, STATE_CODES, make_engine, state_bytes
+from .queue_support import GRANULE, STATE_CODES, make_engine, state_bytes
 
 TICKETS = 10_000
 RATE = 120  # per minute

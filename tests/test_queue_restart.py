@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from oidc_adapter.store import connect
+from oidc_adapter.redis_connection import connect
 
 from .helpers import RedisServer
-from .test_queue_support import make_engine
+from .queue_support import make_engine
 
 
 @pytest.fixture
@@ -70,10 +70,10 @@ def test_queue_survives_a_redis_restart(persistent_redis, clock):
 
 def test_scripts_are_reloaded_after_the_server_forgets_them(redis_server, redis_client, clock):
     """After SCRIPT FLUSH (or a restart) the engine reloads its Lua on NOSCRIPT."""
-    from oidc_adapter.config import RoomSettings
     from oidc_adapter.room.engine import RoomEngine
+    from oidc_adapter.room.settings import RoomSettings
 
-    engine = RoomEngine(redis_client, {"shop": RoomSettings("shop", admit_per_minute=0)}, clock)
+    engine = RoomEngine(redis_client, {"shop": RoomSettings(admit_per_minute=0)}, clock)
     engine.sync_settings()
     first = engine.take("shop")
     redis_client.script_flush()

@@ -6,7 +6,7 @@ import pytest
 
 from oidc_adapter.room.engine import RoomClosed
 
-from .test_queue_support import GRANULE, make_engine
+from .queue_support import GRANULE, make_engine
 
 
 def take_many(engine, count: int, room: str = "shop") -> list:

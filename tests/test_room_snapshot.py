@@ -1,14 +1,14 @@
 """The public room state may be reused for up to a second, never longer."""
 
 from oidc_adapter.app import create_app
-from oidc_adapter.web.snapshot import SnapshotCache
+from oidc_adapter.room.snapshot import SnapshotCache
 
 from .conftest import make_config
 
 
 def test_a_snapshot_is_rebuilt_once_it_is_older_than_its_limit(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("oidc_adapter.web.snapshot.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("oidc_adapter.room.snapshot.time.monotonic", lambda: now[0])
     cache = SnapshotCache(1.0)
     builds = iter([b"one", b"two"])
     assert cache.get("shop", lambda: next(builds)) == b"one"
@@ -22,7 +22,7 @@ def test_room_state_is_served_from_the_snapshot_within_a_second(
     redis_server, redis_client, monkeypatch
 ):
     now = [100.0]
-    monkeypatch.setattr("oidc_adapter.web.snapshot.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("oidc_adapter.room.snapshot.time.monotonic", lambda: now[0])
     app = create_app(make_config(redis_server.url, {"shop": {"admit_per_minute": 0}}))
     client = app.test_client()
     assert client.get("/api/rooms/shop").json["waiting"] == 0

@@ -5,7 +5,7 @@
     authorizer = Authorizer(
         "https://wait.example.com",
         rooms=["shop"],                         # audience: .../api/rooms/shop
-        sessions=SessionCheck.from_redis("redis://queue:6379/0", ["shop"]),  # optional
+        sessions=SessionCheck.from_redis("redis://queue:6379/0"),  # optional
     )
     identity = authorizer.verify(token)         # or raises Denied
 
@@ -14,13 +14,13 @@ auth_request, Traefik forwardAuth, Envoy ext_authz) and
 `aws_lambda.handler` (API Gateway). See docs/integrations.md.
 """
 
-from .keys import JwksKeys, KeysUnavailable, LocalKeys, UnknownKey
+from .key_sources import JwksKeys, KeysUnavailable, LocalKeys, UnknownKey
 from .sessions import SessionCheck
 from .verify import (
     Authorizer,
     Denied,
     Identity,
-    StoreUnavailable,
+    SessionStateUnavailable,
     Unavailable,
     api_audience,
 )
@@ -35,7 +35,7 @@ __all__ = [
     "KeysUnavailable",
     "LocalKeys",
     "SessionCheck",
-    "StoreUnavailable",
+    "SessionStateUnavailable",
     "Unavailable",
     "UnknownKey",
     "api_audience",

@@ -135,7 +135,7 @@ def authorizer_from_env(env: Mapping[str, str] | None = None) -> Authorizer:
     if env.get("WR_REDIS_URL"):
         from .sessions import SessionCheck
 
-        sessions = SessionCheck.from_redis(env["WR_REDIS_URL"], rooms)
+        sessions = SessionCheck.from_redis(env["WR_REDIS_URL"])
     return Authorizer(
         env["WR_ISSUER"],
         _csv(env.get("WR_AUDIENCE")) or None,

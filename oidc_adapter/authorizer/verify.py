@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from .keys import ALGORITHMS, JwksKeys, KeySource, KeysUnavailable, UnknownKey
+from .key_sources import ALGORITHMS, JwksKeys, KeySource, KeysUnavailable, UnknownKey
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +30,23 @@ def api_audience(issuer: str, room: str) -> str:
     return f"{issuer.rstrip('/')}/api/rooms/{room}"
 
 
+#: How long a client should wait after a store or key source was unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
 class Denied(Exception):
     """The request may not pass. `error` is the RFC 6750 code (None: no token at all)."""
 
     status = 401
 
-    def __init__(self, description: str, error: str | None = "invalid_token"):
+    def __init__(
+        self, description: str, error: str | None = "invalid_token", status: int | None = None
+    ):
         super().__init__(description)
         self.description = description
         self.error = error
+        if status is not None:
+            self.status = status
 
 
 class Unavailable(Denied):
@@ -63,7 +71,7 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
-class StoreUnavailable(Exception):
+class SessionStateUnavailable(Exception):
     """The session store could not answer (raised by SessionState implementations)."""
 
 
@@ -195,7 +203,7 @@ class Authorizer:
         assert self.sessions is not None
         try:
             return self.sessions.is_admitted(room, session)
-        except StoreUnavailable as exc:
+        except SessionStateUnavailable as exc:
             if self.fail_open:
                 log.warning("session check failed, letting the request pass: %s", exc)
                 return True

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from .verify import Authorizer, Denied, Identity
+from .verify import RETRY_AFTER_SECONDS, Authorizer, Denied, Identity
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 ENVIRON_KEY = "waiting_room.identity"
 REALM = "waiting-room"
-STATUS_LINES = {200: "200 OK", 401: "401 Unauthorized", 503: "503 Service Unavailable"}
 
 
 def request_token(
@@ -44,10 +44,11 @@ def identity_headers(identity: Identity) -> list[tuple[str, str]]:
     ]
 
 
-def denial(exc: Denied) -> tuple[int, list[tuple[str, str]], bytes]:
-    """RFC 6750 §3: no error code when no token was sent at all."""
-    challenge = f'Bearer realm="{REALM}"'
-    if exc.error and exc.status == 401:
+def denial(exc: Denied, realm: str = REALM) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The RFC 6750 §3 answer: no error code in the challenge when no token was
+    sent at all, nor for an outage (not an RFC 6750 error)."""
+    challenge = f'Bearer realm="{realm}"'
+    if exc.error and exc.status != 503:
         challenge += f', error="{exc.error}"'
     headers = [
         ("Content-Type", "application/json"),
@@ -55,7 +56,7 @@ def denial(exc: Denied) -> tuple[int, list[tuple[str, str]], bytes]:
         ("WWW-Authenticate", challenge),
     ]
     if exc.status == 503:
-        headers.append(("Retry-After", "5"))
+        headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
     body = {"error": exc.error or "invalid_token", "error_description": exc.description}
     return exc.status, headers, json.dumps(body).encode()
 
@@ -67,7 +68,9 @@ def _environ_token(environ: dict[str, Any], cookie_name: str | None) -> str | No
 def _respond(
     start_response: Callable[..., Any], status: int, headers: list[tuple[str, str]], body: bytes
 ) -> list[bytes]:
-    start_response(STATUS_LINES[status], [*headers, ("Content-Length", str(len(body)))])
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 

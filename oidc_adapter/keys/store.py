@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class _Snapshot:
     raw: bytes
     infos: tuple[KeyInfo, ...]
     active: tuple[str, str, SigningKey] | None
-    public: dict[str, SigningKey] = field(default_factory=dict)
     jwks: tuple[dict[str, Any], ...] = ()
 
 
@@ -105,10 +104,6 @@ class KeyStore:
         """Every published key (active, next, retired), public parts only."""
         snap = self._current()
         return {"keys": [dict(k) for k in snap.jwks] if snap else []}
-
-    def find_public(self, kid: str) -> SigningKey | None:
-        snap = self._current()
-        return snap.public.get(kid) if snap else None
 
     def keys(self) -> list[KeyInfo]:
         snap = self._current()
@@ -171,7 +166,7 @@ class KeyStore:
                 active = (info.kid, info.alg, key)
             infos.append(self._with_horizon(info))
         jwks = tuple(public[i.kid].as_dict(private=False) for i in infos)
-        return _Snapshot(raw=raw, infos=tuple(infos), active=active, public=public, jwks=jwks)
+        return _Snapshot(raw=raw, infos=tuple(infos), active=active, jwks=jwks)
 
     def _private(self, info: KeyInfo) -> SigningKey:
         key = self._parsed.get((info.kid, info.alg))

@@ -6,13 +6,15 @@ import hmac
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 
-from ..config import ClientSettings
+from ..config import ClientConfig
 
 SUPPORTED_SCOPES = ("openid", "profile")
 
 
 class Client(ClientMixin):
-    def __init__(self, settings: ClientSettings):
+    """A relying party from the config, with the checks Authlib asks of a client."""
+
+    def __init__(self, settings: ClientConfig):
         self.settings = settings
 
     @property

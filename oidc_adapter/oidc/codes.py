@@ -20,15 +20,19 @@ CODE_TTL_SECONDS = 60
 REDEEMED_TTL_SECONDS = 24 * 3600
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AuthorizationCode:
+    """What a code stands for until /token redeems it."""
+
     client_id: str
+    #: As /authorize got it: empty when omitted, so /token need not repeat it.
     redirect_uri: str
     scope: str
+    nonce: str | None = None
+    #: The served ticket whose admitted session the exchange starts.
     room: str
     ticket: str
     auth_time: int
-    nonce: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
 
@@ -61,6 +65,8 @@ def _redeemed_key(code: str) -> str:
 
 
 class CodeStore:
+    """Issued authorization codes, keyed by their hash; see the module docstring."""
+
     def __init__(self, client: redis.Redis):
         self.client = client
         self._redeem = client.register_script(

@@ -1,5 +1,6 @@
-"""Authlib's authorization-code grant, OpenID and PKCE extensions, bound to
-the room engine and Redis.
+"""The token side of Authlib's authorization-code grant, with its OpenID and
+PKCE extensions, bound to the room engine and Redis. (The authorization side
+is `authorization_request.py` plus `Provider.issue_code`.)
 
 The "user" of a login is the served ticket: exchanging its code claims the
 ticket's admitted session, which from then on counts against max_active.
@@ -7,19 +8,18 @@ ticket's admitted session, which from then on counts against max_active.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
 
 from ..room.engine import RoomError
-from ..room.views import TicketView
-from .codes import CODE_BYTES, AuthorizationCode
+from ..room.results import TicketView
+from ..room.states import ADMITTED, REVOKED
+from .client_auth import BASIC, POST
+from .codes import AuthorizationCode
 
 
 @dataclass
@@ -35,30 +35,7 @@ class TicketUser:
 
 
 class CodeGrant(AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-
-    def generate_authorization_code(self) -> str:
-        return secrets.token_urlsafe(CODE_BYTES)
-
-    def save_authorization_code(self, code: str, request: Any) -> None:
-        payload = request.payload
-        user: TicketUser = request.user
-        self.server.codes.save(
-            code,
-            AuthorizationCode(
-                client_id=request.client.get_client_id(),
-                # Empty when /authorize omitted it: /token then need not send it
-                # (RFC 6749 §4.1.3).
-                redirect_uri=payload.redirect_uri or "",
-                scope=request.scope or "",
-                room=user.view.room.name,
-                ticket=user.view.ticket,
-                auth_time=user.auth_time,
-                nonce=payload.data.get("nonce"),
-                code_challenge=payload.data.get("code_challenge"),
-                code_challenge_method=payload.data.get("code_challenge_method"),
-            ),
-        )
+    TOKEN_ENDPOINT_AUTH_METHODS = [BASIC, POST]
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
         self._code = code
@@ -69,7 +46,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 # A code used twice may have leaked: end the session it started.
                 room, ticket = replay
                 try:
-                    self.server.engine.finish(room, ticket, "revoked")
+                    self.server.engine.finish(room, ticket, REVOKED)
                 except RoomError:
                     pass
             return None
@@ -84,27 +61,18 @@ class CodeGrant(AuthorizationCodeGrant):
             view = self.server.engine.claim(authorization_code.room, authorization_code.ticket)
         except RoomError:
             return None
-        if view.state != "admitted":
+        if view.state != ADMITTED:
             return None
         self.server.codes.mark_exchanged(self._code, authorization_code)
         return TicketUser(view, self.server.subject(view), authorization_code.auth_time)
 
 
 class Pkce(CodeChallenge):
-    """PKCE with S256 only; `require_pkce` is per client."""
+    """The code_verifier check at /token; challenges are checked (S256 only, and
+    `require_pkce` per client) with the authorization request."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-
-    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
-        data = grant.request.payload.data
-        challenge = data.get("code_challenge")
-        method = data.get("code_challenge_method")
-        if challenge and method != "S256":
-            raise InvalidRequestError("Only code_challenge_method=S256 is supported.")
-        if not challenge and grant.request.client.settings.require_pkce:
-            raise InvalidRequestError("This client must use PKCE (code_challenge, S256).")
-        super().validate_code_challenge(grant, redirect_uri)
 
 
 class OpenIDExtension(OpenIDCode):
@@ -134,11 +102,3 @@ class OpenIDExtension(OpenIDCode):
             session=code.ticket,
         )
         return token
-
-
-class Issuer(IssuerParameter):
-    def __init__(self, issuer: str):
-        self.issuer = issuer
-
-    def get_issuer(self) -> str:
-        return self.issuer

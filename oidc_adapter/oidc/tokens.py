@@ -16,6 +16,7 @@ from typing import Any
 from joserfc import jwt
 
 from ..keys import KeyStore
+from ..room.results import TicketView
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT type, not a secret)
 
@@ -26,13 +27,15 @@ def subject_for(secret: str, room: str, ticket: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
 
 
-def half_hash(value: str, alg: str) -> str:
+def half_hash(value: str) -> str:
     """at_hash: left half of the SHA-256 digest (RS256 and ES256 both use SHA-256)."""
     digest = hashlib.sha256(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 class TokenIssuer:
+    """Signs what we issue with the key store's active key (its `kid` in every header)."""
+
     def __init__(self, issuer: str, keys: KeyStore):
         self.issuer = issuer
         self.keys = keys
@@ -70,6 +73,35 @@ class TokenIssuer:
         }
         return self._sign(claims, ACCESS_TOKEN_TYPE)
 
+    def bearer_response(
+        self,
+        view: TicketView,
+        *,
+        sub: str,
+        audience: str | list[str],
+        client_id: str,
+        scope: str,
+        auth_time: int,
+    ) -> dict[str, Any]:
+        """The token part of a token response for an admitted session: the token
+        lives exactly as long as the session, on the room's clock."""
+        assert view.session_expires_ms is not None
+        token = self.access_token(
+            sub=sub,
+            audience=audience,
+            client_id=client_id,
+            room=view.room.name,
+            session=view.ticket,
+            scope=scope,
+            expires_at=view.session_expires_ms // 1000,
+            auth_time=auth_time,
+        )
+        return {
+            "token_type": "Bearer",
+            "access_token": token,
+            "expires_in": max(1, (view.session_expires_ms - view.room.now_ms) // 1000),
+        }
+
     def id_token(
         self,
         *,
@@ -82,7 +114,6 @@ class TokenIssuer:
         access_token: str,
         session: str,
     ) -> str:
-        _, alg, _ = self.keys.signing_key()
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": sub,
@@ -90,7 +121,7 @@ class TokenIssuer:
             "exp": expires_at,
             "iat": int(time.time()),
             "auth_time": auth_time,
-            "at_hash": half_hash(access_token, alg),
+            "at_hash": half_hash(access_token),
             "room": room,
             "sid": session,
         }

@@ -8,20 +8,16 @@ leaders or background jobs.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import redis
 
-from ..config import ROOM_LIMITS, RoomSettings
-from .keyspace import room_keys
-from .scripts import RoomScripts
-from .views import RoomView, TicketView, _pairs
-
-#: Returns "now" in milliseconds. None (the default) means the Redis server's
-#: clock, one clock for every worker and host; tests inject a manual clock
-#: through the app factory, which no HTTP client can reach.
-Clock = Callable[[], int]
+from .keyspace import room_key
+from .results import RoomView, TicketView
+from .scripts import Clock, RoomScripts
+from .settings import LIVE_SETTINGS, RoomSettings
+from .states import DONE
 
 TICKET_ID_BYTES = 16
 #: An ended ticket stays answerable ("your turn expired") this long before
@@ -52,6 +48,14 @@ class RoomClosed(RoomError):
 
 
 class RoomEngine:
+    """Every queue operation of the configured rooms, each one Lua script call.
+
+    It owns the rooms' configuration: it publishes the config file's settings
+    to Redis (operator overrides stay on top) and republishes them when Redis
+    lost them, so it is built once per process by the side that has the
+    config. Readers without it use `TicketReader`.
+    """
+
     def __init__(
         self,
         client: redis.Redis,
@@ -60,21 +64,17 @@ class RoomEngine:
     ):
         self.client = client
         self.rooms = rooms
-        self._clock = clock
-        self._scripts = RoomScripts(client)
-
-    def _now(self) -> str:
-        return "" if self._clock is None else str(int(self._clock()))
+        self._scripts = RoomScripts(client, clock)
 
     def _call(self, name: str, room: str, *args: object) -> dict[str, Any]:
         if room not in self.rooms:
             raise UnknownRoom("unknown_room")
-        raw = _pairs(self._scripts(name, room_keys(room), [self._now(), *args]))
+        raw = self._scripts(name, room, *args)
         error = raw.get("error")
         if error == "unknown_room":
             # Configured but never synced (e.g. Redis was flushed): sync and retry once.
             self.sync_settings([room])
-            raw = _pairs(self._scripts(name, room_keys(room), [self._now(), *args]))
+            raw = self._scripts(name, room, *args)
             error = raw.get("error")
         if error == "unknown_ticket":
             raise UnknownTicket(error)
@@ -86,12 +86,15 @@ class RoomEngine:
 
     def sync_settings(self, names: Iterable[str] | None = None) -> None:
         """Publish the config file's room settings; operator overrides stay on top."""
+        names = list(names or self.rooms)
         pipe = self.client.pipeline(transaction=False)
-        for name in names or self.rooms:
-            cfg_key = room_keys(name)[0]
+        for name in names:
+            cfg_key = room_key(name, "config")
             pipe.delete(cfg_key)
             pipe.hset(cfg_key, mapping=self.rooms[name].as_settings())
         pipe.execute()
+        for name in names:
+            self._scripts("migrate", name)
 
     def take(self, room: str, existing: str | None = None) -> TicketView:
         """Take a ticket, or get back `existing` if it is still live."""
@@ -115,7 +118,7 @@ class RoomEngine:
         """Apply validated live settings; a None value drops the operator override."""
         args: list[object] = []
         for key, value in changes.items():
-            if key not in ROOM_LIMITS and key != "mode":
+            if key not in LIVE_SETTINGS:
                 raise ValueError(key)
             args += [key, "" if value is None else value]
         return RoomView.parse(room, self._call("configure", room, *args))
@@ -135,7 +138,7 @@ class RoomEngine:
         """Start (or return) the admitted session of a served ticket."""
         return TicketView.parse(room, self._call("claim", room, ticket))
 
-    def finish(self, room: str, ticket: str, final: str = "done") -> TicketView:
+    def finish(self, room: str, ticket: str, final: str = DONE) -> TicketView:
         return TicketView.parse(room, self._call("finish", room, ticket, final))
 
     def reset(self, room: str) -> RoomView:
@@ -154,4 +157,4 @@ class RoomEngine:
                 return forgotten
 
     def overrides(self, room: str) -> dict[str, str]:
-        return self.client.hgetall(room_keys(room)[1])
+        return self.client.hgetall(room_key(room, "overrides"))

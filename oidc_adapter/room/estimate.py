@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .views import RoomView
+from .results import RoomView
+from .timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
-BUCKET_SECONDS = 10
 SHORT_WINDOW = 60
-LONG_WINDOW = 300
+LONG_WINDOW = RATE_BUCKET_SECONDS * RATE_BUCKETS_KEPT
 MIN_SPREAD = 0.15
 
 
@@ -40,13 +40,13 @@ def _rate(buckets: dict[int, int], now_s: int, window: int) -> float | None:
     record when the room started admitting inside it. Counting from the first
     admission *in the window* would overstate the pace of a room that admits in
     bursts (a full room letting people in as sessions end)."""
-    current = now_s // BUCKET_SECONDS
-    first = current - window // BUCKET_SECONDS + 1
+    current = now_s // RATE_BUCKET_SECONDS
+    first = current - window // RATE_BUCKET_SECONDS + 1
     inside = {b: c for b, c in buckets.items() if first <= b <= current and c > 0}
     if not inside:
         return None
-    start = max(first, min(b for b, c in buckets.items() if c > 0)) * BUCKET_SECONDS
-    elapsed = max(BUCKET_SECONDS, now_s - start + 1)
+    start = max(first, min(b for b, c in buckets.items() if c > 0)) * RATE_BUCKET_SECONDS
+    elapsed = max(RATE_BUCKET_SECONDS, now_s - start + 1)
     return sum(inside.values()) / elapsed
 
 

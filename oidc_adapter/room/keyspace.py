@@ -1,14 +1,36 @@
 """Redis key names of a room.
 
 Every key shares the hash tag `{room}`, so a room's scripts touch one
-cluster slot and run unchanged on one Redis, Sentinel or Redis Cluster.
+cluster slot. The scripts receive the keys in this order and name them
+`K_<NAME>` (a header generated in `scripts.py`), so this table is the only
+place the layout is written down.
 """
 
 from __future__ import annotations
 
-SUFFIXES = ("cfg", "ovr", "st", "ids", "tt", "at", "ts", "live", "log", "cl", "ses", "rt")
+#: (name the scripts use, stored suffix). The suffixes are short because they
+#: are stored; never change one without migrating data.
+ROOM_KEYS: tuple[tuple[str, str], ...] = (
+    ("config", "cfg"),  # hash: settings from the config file
+    ("overrides", "ovr"),  # hash: live operator changes on top of it
+    ("state", "st"),  # hash: the room's counters (see STATE_FIELDS)
+    ("ids", "ids"),  # hash: ticket id -> queue number
+    ("taken_at", "tt"),  # bitfield u32 per number: when the ticket was taken
+    ("changed_at", "at"),  # bitfield u32 per number: last heartbeat or state change
+    ("ticket_states", "ts"),  # bitfield u8 per number: room.states.NUMBERS
+    ("live", "live"),  # bitmap: waiting and not abandoned
+    ("heartbeat_log", "log"),  # list: numbers in heartbeat-granule order
+    ("claims", "cl"),  # list: served numbers in the order they were served
+    ("sessions", "ses"),  # zset: admitted number -> session end (ms)
+    ("rate", "rt"),  # hash: admissions per rate bucket
+)
+KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
 
 
 def room_keys(room: str) -> list[str]:
-    """Keys in the order `_room.lua` expects them in KEYS."""
-    return [f"wr:{{{room}}}:{suffix}" for suffix in SUFFIXES]
+    """Keys in the order the scripts expect them in KEYS."""
+    return [f"wr:{{{room}}}:{suffix}" for _, suffix in ROOM_KEYS]
+
+
+def room_key(room: str, name: str) -> str:
+    return room_keys(room)[KEY_INDEX[name]]

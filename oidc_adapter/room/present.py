@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from .estimate import estimate_wait, measured_rate_per_minute
-from .views import RoomView, TicketView
+from .results import RoomView, TicketView
+from .states import ADMITTED, SERVED, WAITING
 
 #: A waiting ticket should beat several times per grace period, so one lost
 #: poll (a phone switching networks) never costs anyone their place.
@@ -43,7 +44,7 @@ def ticket_json(view: TicketView) -> dict[str, Any]:
         "ticket": view.ticket,
         "number": view.number,
         "state": view.state,
-        "served": view.state in ("served", "admitted"),
+        "served": view.has_turn,
         "mode": room.mode,
         "taken_at": view.taken_s,
         "updated_at": room.now_ms // 1000,
@@ -52,15 +53,15 @@ def ticket_json(view: TicketView) -> dict[str, Any]:
         "served_total": room.served,
         "heartbeat_seconds": heartbeat_interval(room),
     }
-    if view.state == "waiting":
+    if view.state == WAITING:
         estimate = estimate_wait(view.position or 1, room)
         out.update(
             position=view.position,
             ahead=view.ahead,
             estimated_wait=estimate.as_json() if estimate else None,
         )
-    elif view.state == "served":
+    elif view.state == SERVED:
         out["claim_by"] = view.changed_s + room.settings["claim_seconds"]
-    elif view.state == "admitted" and view.session_expires_ms:
+    elif view.state == ADMITTED and view.session_expires_ms:
         out["session_expires_at"] = view.session_expires_ms // 1000
     return out

@@ -1,18 +1,26 @@
 """Loads the room's Lua scripts once and calls them by SHA.
 
-Each script file is the shared `_room.lua` prelude followed by the file's own
-body, so the admission logic exists once and every entry point runs it. redis-py's
-Script calls EVALSHA and reloads the body when the server answers NOSCRIPT
-(after a restart or SCRIPT FLUSH).
+Each script is a generated header (state numbers, timing, key names: the
+Python tables are the only source), the shared `_room.lua` prelude and the
+file's own body, so the admission logic exists once and every entry point
+runs it. redis-py's Script calls EVALSHA and reloads the body when the server
+answers NOSCRIPT (after a restart or SCRIPT FLUSH).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.commands.core import Script
+
+from .keyspace import ROOM_KEYS, room_keys
+from .results import as_dict
+from .states import NUMBERS
+from .timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 SCRIPT_NAMES = (
     "take",
@@ -24,22 +32,46 @@ SCRIPT_NAMES = (
     "finish",
     "reset",
     "compact",
+    "migrate",
 )
+
+
+def lua_header() -> str:
+    """The constants every script shares, written from the Python tables."""
+    ordered = sorted(NUMBERS, key=NUMBERS.__getitem__)
+    lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
+    lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
+    lines.append(f"local GRANULE = {HEARTBEAT_GRANULE_SECONDS}")
+    lines.append(f"local RATE_BUCKET = {RATE_BUCKET_SECONDS}")
+    lines.append(f"local RATE_KEEP = {RATE_BUCKETS_KEPT}")
+    lines += [f"local K_{name.upper()} = KEYS[{i}]" for i, (name, _) in enumerate(ROOM_KEYS, 1)]
+    return "\n".join(lines) + "\n"
 
 
 @cache
 def script_source(name: str) -> str:
     lua = resources.files(__package__) / "lua"
-    return (lua / "_room.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    return "\n".join(
+        (lua_header(), (lua / "_room.lua").read_text(), (lua / f"{name}.lua").read_text())
+    )
+
+
+#: Returns "now" in milliseconds. None (the default) means the Redis server's
+#: clock, one clock for every worker and host; tests inject a manual clock
+#: through the app factory, which no HTTP client can reach.
+Clock = Callable[[], int]
 
 
 class RoomScripts:
-    """The registered scripts of one Redis connection."""
+    """The registered scripts of one Redis connection, called on one clock."""
 
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, clock: Clock | None = None):
+        self._clock = clock
         self._scripts: dict[str, Script] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
 
-    def __call__(self, name: str, keys: list[str], args: list[object]) -> list:
-        return self._scripts[name](keys=keys, args=args)
+    def __call__(self, name: str, room: str, *args: object) -> dict[str, Any]:
+        """Run script `name` on `room`; the reply's key/value pairs as a dict."""
+        now = "" if self._clock is None else str(int(self._clock()))
+        return as_dict(self._scripts[name](keys=room_keys(room), args=[now, *args]))

@@ -11,13 +11,15 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..config import parse_setting_changes
 from ..room.engine import COMPACT_RETENTION_SECONDS
 from ..room.present import room_json, ticket_json
-from ..room.views import RoomView
+from ..room.results import RoomView
+from ..room.settings import parse_setting_changes
+from ..room.states import REVOKED
+from ..services import services
 from . import validate
-from .context import services
 from .errors import ApiError
+from .responses import no_store
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin")
 
@@ -42,10 +44,7 @@ def require_admin_token() -> None:
         )
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(no_store)
 
 
 def admin_room_json(room: RoomView) -> dict[str, Any]:
@@ -133,7 +132,7 @@ def admit(room: str) -> Response:
 def revoke(room: str) -> Response:
     room = validate.known_room(room)
     ticket = validate.ticket_id(validate.json_body(required=True).get("ticket"))
-    return jsonify(ticket_json(services().engine.finish(room, ticket, "revoked")))
+    return jsonify(ticket_json(services().engine.finish(room, ticket, REVOKED)))
 
 
 @bp.post("/rooms/<room>/compact")

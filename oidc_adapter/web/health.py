@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from .context import services
+from ..services import services
+from .errors import RETRY_AFTER
+from .responses import no_store
 
 bp = Blueprint("health", __name__)
 
@@ -15,7 +17,7 @@ bp = Blueprint("health", __name__)
 ReadinessCheck = Callable[[], tuple[str, bool]]
 
 
-def add_readiness_check(app, check: ReadinessCheck) -> None:
+def add_readiness_check(app: Flask, check: ReadinessCheck) -> None:
     app.extensions.setdefault("readiness_checks", []).append(check)
 
 
@@ -36,10 +38,9 @@ def readyz() -> tuple[Response, int]:
         checks[name] = ok
     ready = all(checks.values())
     response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
-    response.headers["Cache-Control"] = "no-store"
     if not ready:
-        response.headers["Retry-After"] = "5"
-    return response, 200 if ready else 503
+        response.headers.update(RETRY_AFTER)
+    return no_store(response), 200 if ready else 503
 
 
 METRICS = (

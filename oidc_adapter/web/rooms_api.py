@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify
 
 from ..room.present import room_json, ticket_json
 from ..secret import ticket_proof
+from ..services import services
 from . import validate
-from .context import services
-from .errors import json_error
+from .responses import json_error, no_store
 
 bp = Blueprint("rooms_api", __name__, url_prefix="/api/rooms")
 
@@ -43,23 +43,18 @@ def take_ticket(room: str) -> tuple[Response, int]:
     out = ticket_json(view)
     reused = existing is not None and view.ticket == existing
     if not reused:
-        # Returned once: it proves the caller took this ticket (issue: direct API).
+        # Returned once: it proves the caller took this ticket.
         out["ticket_secret"] = ticket_proof(svc.secret, room, view.ticket)
-    response = jsonify(out)
-    response.headers["Cache-Control"] = "no-store"
-    return response, 200 if reused else 201
+    return no_store(jsonify(out)), 200 if reused else 201
 
 
 @bp.get("/<room>/tickets/<ticket>")
 def ticket_status(room: str, ticket: str) -> Response:
     """Position and estimate; also the heartbeat that keeps a waiting ticket alive."""
-    svc = services()
-    view = svc.engine.status(validate.room_name(room), validate.ticket_id(ticket))
+    view = services().engine.status(validate.room_name(room), validate.ticket_id(ticket))
     out = ticket_json(view)
     if not view.live:
         return json_error(
             410, "ticket_ended", f"This ticket is {view.state}; take a new one.", **out
         )
-    response = jsonify(out)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(jsonify(out))

@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import request
 
-from ..config import ROOM_NAME
+from ..room.settings import ROOM_NAME
+from ..services import services
 from .errors import ApiError
 
 TICKET_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -40,8 +41,6 @@ def json_body(required: bool = False) -> dict[str, Any]:
 
 def known_room(value: str) -> str:
     """A well-formed name of a configured room (400 if malformed, 404 if unknown)."""
-    from .context import services
-
     room_name(value)
     if value not in services().config.rooms:
         raise ApiError(404, "unknown_room", "No room with that name is configured.")

@@ -8,35 +8,34 @@
 -- a few bytes besides its id -> n hash entry. All bits at or below the
 -- cursor are 0, which lets BITPOS find the next live ticket and BITCOUNT
 -- count the people ahead without any sorted set.
-local K_CFG, K_OVR, K_ST, K_IDS, K_TT, K_AT, K_TS, K_LIVE, K_LOG, K_CL, K_SES, K_RT =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9],
-  KEYS[10], KEYS[11], KEYS[12]
-
-local WAITING, SERVED, ADMITTED, DONE, ABANDONED, EXPIRED, REVOKED = 1, 2, 3, 4, 5, 6, 7
-local STATE_NAMES = {'waiting', 'served', 'admitted', 'done', 'abandoned', 'expired', 'revoked'}
-local GRANULE = 5        -- seconds per heartbeat-log granule: abandonment is seen <= 5 s late
+-- The generated header (scripts.py) defines the state numbers (WAITING ...
+-- REVOKED, STATE_NAMES), GRANULE, RATE_BUCKET, RATE_KEEP and the keys
+-- K_CONFIG ... K_RATE from the Python tables, so the two cannot disagree.
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
-local RATE_BUCKET = 10   -- seconds per admission-rate bucket
-local RATE_KEEP = 30     -- buckets kept (5 minutes)
 local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
                       'waiting_grace_seconds', 'claim_seconds'}
-local ST_FIELDS = {'seq', 'cur', 'waiting', 'pending', 'tokens', 'tts', 'hbg',
-                   'served', 'admitted', 'abandoned', 'expired', 'rtb'}
+-- The room's counters: seq = last queue number given out; cursor = last
+-- number served; tokens / tokens_at_ms = the admission bucket and when it was
+-- last filled; heartbeat_granule = newest granule opened in the heartbeat
+-- log; rate_bucket = newest admission-rate bucket.
+local ST_FIELDS = {'seq', 'cursor', 'waiting', 'pending', 'tokens', 'tokens_at_ms',
+                   'heartbeat_granule', 'served', 'admitted', 'abandoned', 'expired',
+                   'rate_bucket'}
 
 local function settings()
-  local raw = redis.call('HGETALL', K_CFG)
+  local raw = redis.call('HGETALL', K_CONFIG)
   if #raw == 0 then return nil end
   local s = {}
   for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
-  local o = redis.call('HGETALL', K_OVR)
+  local o = redis.call('HGETALL', K_OVERRIDES)
   for i = 1, #o, 2 do s[o[i]] = o[i + 1] end
   for _, k in ipairs(INT_SETTINGS) do s[k] = tonumber(s[k]) or 0 end
   return s
 end
 
 local function load_state(now_ms)
-  local v = redis.call('HMGET', K_ST, unpack(ST_FIELDS))
+  local v = redis.call('HMGET', K_STATE, unpack(ST_FIELDS))
   local st = {}
   local loaded = {}
   for i, f in ipairs(ST_FIELDS) do
@@ -45,7 +44,7 @@ local function load_state(now_ms)
   end
   st.loaded = loaded
   -- Time never runs backwards for a room, whatever clock the caller has.
-  st.now_ms = math.max(now_ms, st.tts)
+  st.now_ms = math.max(now_ms, st.tokens_at_ms)
   st.now_s = math.floor(st.now_ms / 1000)
   return st
 end
@@ -59,13 +58,17 @@ local function save_state(st)
       args[#args + 1] = string.format('%.17g', st[f])
     end
   end
-  if #args > 0 then redis.call('HSET', K_ST, unpack(args)) end
+  if #args > 0 then redis.call('HSET', K_STATE, unpack(args)) end
 end
 
 local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
 local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v) end
-local function get_state(n) return redis.call('BITFIELD', K_TS, 'GET', 'u8', '#' .. n)[1] end
-local function set_state(n, v) redis.call('BITFIELD', K_TS, 'SET', 'u8', '#' .. n, v) end
+local function get_state(n)
+  return redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', '#' .. n)[1]
+end
+local function set_state(n, v)
+  redis.call('BITFIELD', K_TICKET_STATES, 'SET', 'u8', '#' .. n, v)
+end
 
 -- The heartbeat log holds ticket numbers in the order their heartbeat moved
 -- into a new granule, with a negative marker opening each granule. Once a
@@ -73,30 +76,30 @@ local function set_state(n, v) redis.call('BITFIELD', K_TS, 'SET', 'u8', '#' .. 
 -- is in it and that has not beaten since is abandoned.
 local function log_push(st, n)
   local g = math.floor(st.now_s / GRANULE)
-  if g > st.hbg then
-    redis.call('RPUSH', K_LOG, -g)
-    st.hbg = g
+  if g > st.heartbeat_granule then
+    redis.call('RPUSH', K_HEARTBEAT_LOG, -g)
+    st.heartbeat_granule = g
   end
-  redis.call('RPUSH', K_LOG, n)
+  redis.call('RPUSH', K_HEARTBEAT_LOG, n)
 end
 
 local function leave_queue(st, n, state)
   redis.call('SETBIT', K_LIVE, n, 0)
   set_state(n, state)
-  set_u32(K_AT, n, st.now_s)
+  set_u32(K_CHANGED_AT, n, st.now_s)
   st.waiting = st.waiting - 1
 end
 
 -- A beat arriving after the grace period is too late: the ticket was
 -- abandoned whether or not another call has swept the room since.
 local function heartbeat(st, s, n)
-  local last = get_u32(K_AT, n)
+  local last = get_u32(K_CHANGED_AT, n)
   if last + s.waiting_grace_seconds <= st.now_s then
     leave_queue(st, n, ABANDONED)
     st.abandoned = st.abandoned + 1
     return
   end
-  set_u32(K_AT, n, st.now_s)
+  set_u32(K_CHANGED_AT, n, st.now_s)
   if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
 end
 
@@ -124,9 +127,9 @@ end
 
 local function sweep_abandoned(st, s)
   local grace = s.waiting_grace_seconds
-  drain(K_LOG, function(v)
+  drain(K_HEARTBEAT_LOG, function(v)
     if v < 0 then return (1 - v) * GRANULE + grace > st.now_s end
-    if get_state(v) == WAITING and get_u32(K_AT, v) + grace <= st.now_s then
+    if get_state(v) == WAITING and get_u32(K_CHANGED_AT, v) + grace <= st.now_s then
       leave_queue(st, v, ABANDONED)
       st.abandoned = st.abandoned + 1
     end
@@ -137,11 +140,11 @@ end
 -- Served tickets sit in the claim list in the order they were served, so
 -- the first one still inside its claim window ends the scan.
 local function expire_claims(st, s)
-  drain(K_CL, function(n)
+  drain(K_CLAIMS, function(n)
     if get_state(n) ~= SERVED then return false end
-    if get_u32(K_AT, n) + s.claim_seconds > st.now_s then return true end
+    if get_u32(K_CHANGED_AT, n) + s.claim_seconds > st.now_s then return true end
     set_state(n, EXPIRED)
-    set_u32(K_AT, n, st.now_s)
+    set_u32(K_CHANGED_AT, n, st.now_s)
     st.pending = st.pending - 1
     st.expired = st.expired + 1
     return false
@@ -149,18 +152,18 @@ local function expire_claims(st, s)
 end
 
 local function expire_sessions(st)
-  local ended = redis.call('ZRANGEBYSCORE', K_SES, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
+  local ended = redis.call('ZRANGEBYSCORE', K_SESSIONS, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
   if #ended == 0 then return end
   for _, item in ipairs(ended) do
     set_state(tonumber(item), EXPIRED)
-    set_u32(K_AT, tonumber(item), st.now_s)
+    set_u32(K_CHANGED_AT, tonumber(item), st.now_s)
   end
   st.expired = st.expired + #ended
-  redis.call('ZREM', K_SES, unpack(ended))
+  redis.call('ZREM', K_SESSIONS, unpack(ended))
 end
 
 local function active(st)
-  return st.pending + redis.call('ZCARD', K_SES)
+  return st.pending + redis.call('ZCARD', K_SESSIONS)
 end
 
 local function capacity(st, s)
@@ -170,15 +173,15 @@ end
 
 local function record_rate(st, count)
   local b = math.floor(st.now_s / RATE_BUCKET)
-  if b > st.rtb then
-    if b - st.rtb >= RATE_KEEP then
-      redis.call('DEL', K_RT)  -- every kept bucket is out of the window
+  if b > st.rate_bucket then
+    if b - st.rate_bucket >= RATE_KEEP then
+      redis.call('DEL', K_RATE)  -- every kept bucket is out of the window
     else
-      for old = st.rtb - RATE_KEEP + 1, b - RATE_KEEP do redis.call('HDEL', K_RT, old) end
+      for old = st.rate_bucket - RATE_KEEP + 1, b - RATE_KEEP do redis.call('HDEL', K_RATE, old) end
     end
-    st.rtb = b
+    st.rate_bucket = b
   end
-  redis.call('HINCRBY', K_RT, b, count)
+  redis.call('HINCRBY', K_RATE, b, count)
 end
 
 -- Serve up to `want` waiting tickets in queue-number order, never past the
@@ -187,11 +190,11 @@ local function serve(st, s, want)
   local limit = math.min(want, capacity(st, s), WORK_LIMIT)
   local count = 0
   while count < limit and st.waiting > 0 do
-    local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cur + 1) / 8))
+    local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cursor + 1) / 8))
     if n < 0 then break end
     leave_queue(st, n, SERVED)
-    redis.call('RPUSH', K_CL, n)
-    st.cur = n
+    redis.call('RPUSH', K_CLAIMS, n)
+    st.cursor = n
     st.pending = st.pending + 1
     st.served = st.served + 1
     count = count + 1
@@ -212,22 +215,22 @@ local function advance(st, s)
   expire_sessions(st)
   local mode = s.mode
   if mode == 'auto' or mode == 'queue_all' then
-    local elapsed = st.now_ms - st.tts
+    local elapsed = st.now_ms - st.tokens_at_ms
     st.tokens = math.min(bucket_size(s), st.tokens + elapsed * s.admit_per_minute / 60000)
-    st.tts = st.now_ms
+    st.tokens_at_ms = st.now_ms
     st.tokens = st.tokens - serve(st, s, math.floor(st.tokens))
   else
     -- Paused and closed rooms do not bank admissions for later.
-    st.tts = st.now_ms
+    st.tokens_at_ms = st.now_ms
     if mode == 'passthrough' then serve(st, s, WORK_LIMIT) end
   end
 end
 
 -- People ahead of ticket n: live bits strictly between the cursor and n.
 local function ahead_of(st, n)
-  if n <= st.cur + 1 then return 0 end
+  if n <= st.cursor + 1 then return 0 end
   local last = math.floor((n - 1) / 8)
-  local count = redis.call('BITCOUNT', K_LIVE, math.floor((st.cur + 1) / 8), last)
+  local count = redis.call('BITCOUNT', K_LIVE, math.floor((st.cursor + 1) / 8), last)
   local byte = redis.call('GETRANGE', K_LIVE, last, last)
   if #byte == 1 then
     local b = string.byte(byte)
@@ -240,10 +243,10 @@ end
 
 local function summary(st, s)
   return {
-    'mode', s.mode, 'seq', st.seq, 'cursor', st.cur, 'waiting', st.waiting,
+    'mode', s.mode, 'seq', st.seq, 'cursor', st.cursor, 'waiting', st.waiting,
     'pending', st.pending, 'active', active(st), 'served', st.served,
     'admitted', st.admitted, 'abandoned', st.abandoned, 'expired', st.expired,
-    'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RT),
+    'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RATE),
     'settings', {'admit_per_minute', s.admit_per_minute, 'max_active', s.max_active,
                  'session_seconds', s.session_seconds,
                  'waiting_grace_seconds', s.waiting_grace_seconds,
@@ -255,13 +258,13 @@ local function describe(st, s, id, n)
   local state = get_state(n)
   local out = summary(st, s)
   local extra = {'ticket', id, 'number', n, 'state', STATE_NAMES[state] or 'unknown',
-                 'taken_s', get_u32(K_TT, n), 'changed_s', get_u32(K_AT, n)}
+                 'taken_s', get_u32(K_TAKEN_AT, n), 'changed_s', get_u32(K_CHANGED_AT, n)}
   if state == WAITING then
     extra[#extra + 1] = 'ahead'
     extra[#extra + 1] = ahead_of(st, n)
   elseif state == ADMITTED then
     extra[#extra + 1] = 'session_expires_ms'
-    extra[#extra + 1] = redis.call('ZSCORE', K_SES, n)
+    extra[#extra + 1] = redis.call('ZSCORE', K_SESSIONS, n)
   end
   for _, v in ipairs(extra) do out[#out + 1] = v end
   return out

@@ -6,9 +6,9 @@ if not s then return {'error', 'unknown_room'} end
 advance(st, s)
 for i = 2, #ARGV, 2 do
   if ARGV[i + 1] == '' then
-    redis.call('HDEL', K_OVR, ARGV[i])
+    redis.call('HDEL', K_OVERRIDES, ARGV[i])
   else
-    redis.call('HSET', K_OVR, ARGV[i], ARGV[i + 1])
+    redis.call('HSET', K_OVERRIDES, ARGV[i], ARGV[i + 1])
   end
 end
 s = settings()

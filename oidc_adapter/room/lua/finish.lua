@@ -14,7 +14,7 @@ elseif state == SERVED then
   st.pending = st.pending - 1
   set_state(n, final)
 elseif state == ADMITTED then
-  redis.call('ZREM', K_SES, n)
+  redis.call('ZREM', K_SESSIONS, n)
   set_state(n, final)
 end
 advance(st, s)

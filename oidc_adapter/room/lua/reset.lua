@@ -2,7 +2,8 @@
 -- ARGV: now_ms.
 local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
-redis.call('DEL', K_ST, K_IDS, K_TT, K_AT, K_TS, K_LIVE, K_LOG, K_CL, K_SES, K_RT)
+redis.call('DEL', K_STATE, K_IDS, K_TAKEN_AT, K_CHANGED_AT, K_TICKET_STATES, K_LIVE,
+           K_HEARTBEAT_LOG, K_CLAIMS, K_SESSIONS, K_RATE)
 st = load_state(st.now_ms)
 advance(st, s)
 save_state(st)

@@ -33,8 +33,8 @@ if redis.call('HSETNX', K_IDS, new_id, st.seq + 1) == 0 then
 end
 st.seq = st.seq + 1
 local n = st.seq
-set_u32(K_TT, n, st.now_s)
-set_u32(K_AT, n, st.now_s)
+set_u32(K_TAKEN_AT, n, st.now_s)
+set_u32(K_CHANGED_AT, n, st.now_s)
 set_state(n, WAITING)
 redis.call('SETBIT', K_LIVE, n, 1)
 st.waiting = st.waiting + 1

@@ -6,7 +6,6 @@ worker talks to the same one; workers then get its unix socket as REDIS_URL.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -17,7 +16,7 @@ from gunicorn.app.base import BaseApplication
 from .app import create_app
 from .config import Config
 from .keys import store_for
-from .store import EmbeddedRedis
+from .redis_connection import EmbeddedRedis
 
 
 class GunicornApp(BaseApplication):
@@ -37,6 +36,7 @@ class GunicornApp(BaseApplication):
 
 
 def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any]:
+    """The production options; the benchmark runs with the same ones."""
     return {
         "bind": bind,
         "workers": workers,
@@ -54,13 +54,14 @@ def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any
 
 
 def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
+    """Serve until stopped; an embedded Redis started here stops with us."""
     # First start on a fresh machine: create the signing keys before any worker
     # needs them (a no-op when an active key exists).
     store_for(config).ensure()
     embedded = None
     if config.redis_url is None:
         embedded = EmbeddedRedis(config.data_dir / "redis")
-        config = dataclasses.replace(config, redis_url=embedded.url)
+        config = config.model_copy(update={"redis_url": embedded.url})
     try:
         GunicornApp(partial(create_app, config), gunicorn_options(bind, workers, threads)).run()
     finally:

@@ -1,14 +1,14 @@
-"""Typed views of what the room scripts return."""
+"""What the room scripts return, as typed values (not Flask views)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-LIVE_STATES = ("waiting", "served", "admitted")
+from .states import LIVE, TURN
 
 
-def _pairs(items: list[Any]) -> dict[str, Any]:
+def as_dict(items: list[Any]) -> dict[str, Any]:
     return {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)}
 
 
@@ -31,11 +31,11 @@ class RoomView:
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
-        settings = _pairs(raw["settings"])
+        settings = as_dict(raw["settings"])
         for key, value in settings.items():
             if key != "mode":
                 settings[key] = int(value)
-        rate = _pairs(raw["rate"])
+        rate = as_dict(raw["rate"])
         return cls(
             name=name,
             mode=raw["mode"],
@@ -54,21 +54,31 @@ class RoomView:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TicketView:
+    """One ticket, with the room as the same script call left it."""
+
     room: RoomView
     ticket: str
+    #: The queue number: the order of arrival, which is the order of service.
     number: int
     state: str
+    #: Unix seconds on the room's clock: taken, and last heartbeat or state change.
     taken_s: int
-    changed_s: int
+    #: Waiting tickets only: live tickets ahead of this one.
     ahead: int | None = None
+    changed_s: int
+    #: Admitted tickets only: when the session ends (ms, room clock).
     session_expires_ms: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
-        return self.state in LIVE_STATES
+        return self.state in LIVE
+
+    @property
+    def has_turn(self) -> bool:
+        """Served or admitted: this ticket may log in or already has."""
+        return self.state in TURN
 
     @property
     def position(self) -> int | None:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
+
+if TYPE_CHECKING:
+    from .config import Config
 
 EMBEDDED_CONFIG = {
     "appendonly": "yes",
@@ -30,6 +34,16 @@ def connect(url: str) -> redis.Redis:
         health_check_interval=30,
         max_connections=64,
     )
+
+
+def open_redis(config: Config) -> tuple[redis.Redis, EmbeddedRedis | None]:
+    """The client for `config.redis_url`, or, with none, for the embedded server
+    under data_dir (joined if one runs there, started if not). The caller decides
+    what happens to an embedded server it started when it exits."""
+    if config.redis_url is not None:
+        return connect(config.redis_url), None
+    embedded = EmbeddedRedis(config.data_dir / "redis")
+    return connect(embedded.url), embedded
 
 
 class EmbeddedRedis:

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from . import ALGS, DEFAULT_MAX_TOKEN_LIFETIME, KeyInfo, KeyStore, KeyStoreError, store_for
-from .manifest import ACTIVE, NEXT, RETIRED, iso_time
+from ..keys import ALGS, DEFAULT_MAX_TOKEN_LIFETIME, KeyInfo, KeyStore, KeyStoreError, store_for
+from ..keys.manifest import ACTIVE, NEXT, RETIRED, iso_time
+from .common import load_or_exit
 
 #: A next key published for less than this before it signs may be unknown to
 #: relying parties that cache the JWKS (mod_auth_openidc refreshes hourly).
@@ -65,9 +66,7 @@ def _open_store(
         # An explicit directory wins even if OIDC_ADAPTER_CONFIG is set.
         store = KeyStore(keys_dir)
     else:
-        from ..cli import _load  # deferred: oidc_adapter.cli registers this group
-
-        store = store_for(_load(config_path))
+        store = store_for(load_or_exit(config_path))
     if max_token_lifetime is not None:
         store.max_token_lifetime = max_token_lifetime
     return store

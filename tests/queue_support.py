@@ -1,4 +1,4 @@
-"""Shared support for the queue tests (no tests of its own).
+"""Shared support for the queue tests.
 
 Builds engines straight on the throwaway Redis and reads a room's per-ticket
 state bytes, so the tests can check every ticket after every step without
@@ -10,23 +10,17 @@ from __future__ import annotations
 import redis
 
 from oidc_adapter.room.engine import RoomEngine
-from oidc_adapter.room.keyspace import room_keys
+from oidc_adapter.room.keyspace import room_key
+from oidc_adapter.room.states import NUMBERS
+from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS
 
 from .conftest import make_config
 from .helpers import ManualClock
 
-#: Abandonment is noticed at most this long after the grace period (_room.lua).
-GRANULE = 5
-
-STATE_CODES = {
-    1: "waiting",
-    2: "served",
-    3: "admitted",
-    4: "done",
-    5: "abandoned",
-    6: "expired",
-    7: "revoked",
-}
+#: Abandonment is noticed at most this long after the grace period.
+GRANULE = HEARTBEAT_GRANULE_SECONDS
+#: Stored state byte -> state name.
+STATE_CODES = {number: name for name, number in NUMBERS.items()}
 
 
 def make_engine(
@@ -41,5 +35,5 @@ def make_engine(
 
 def state_bytes(client: redis.Redis, room: str = "shop") -> bytes:
     """The raw per-ticket state bytes (byte n = state code of ticket number n)."""
-    raw = client.execute_command("GET", room_keys(room)[6], NEVER_DECODE=True)
+    raw = client.execute_command("GET", room_key(room, "ticket_states"), NEVER_DECODE=True)
     return raw or b""

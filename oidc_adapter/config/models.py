@@ -1,0 +1,276 @@
+"""One pydantic model per section of the config file: Config, RoomConfig, ClientConfig."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+from ..room.settings import ROOM_NAME, Between, RoomSettings, worded
+from . import rules
+from .rules import HexColor, HttpUrl, Issuer, Origin, PathString, PathValue, SecureUrl, Text
+
+CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What validation needs besides the values, passed as pydantic's context.
+
+    `base` is the folder relative paths start from (the config file's),
+    `env` holds the clients' `secret_env` variables, and `rooms` the room
+    names the file declares (None: not checked), so a client naming a room
+    is checked even while that room's own table has problems.
+    """
+
+    base: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] = field(default_factory=dict)
+    rooms: frozenset[str] | None = None
+
+
+def _source(info: ValidationInfo) -> Source:
+    return info.context if isinstance(info.context, Source) else Source()
+
+
+class Table(BaseModel):
+    """A TOML table: unknown keys are mistakes, and a missing required key is
+    checked as an empty value so its field's own rule words the problem."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_is_empty(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        required = {name: None for name, info in cls.model_fields.items() if info.is_required()}
+        return {**required, **values}
+
+
+class RoomConfig(RoomSettings):
+    """A [rooms.NAME] table: the live settings plus the waiting page's branding."""
+
+    title: Text = ""
+    """The waiting page's heading (translations may override it per language)."""
+    message: Text = ""
+    """A line under the heading."""
+    logo: PathString = ""
+    """An image (png, jpg, gif, svg, webp or avif, at most 512 KB), relative to this file."""
+    logo_alt: Text = ""
+    """The logo's alt text; default: the title."""
+    background_color: HexColor | None = None
+    """Page background, e.g. "#ffffff"."""
+    text_color: HexColor | None = Field(None, validate_default=True)
+    """Text colour; needs 4.5:1 contrast with the background (WCAG 2.1 AA)."""
+    brand_color: HexColor | None = Field(None, validate_default=True)
+    """Number, progress bar, links and buttons; needs 4.5:1 contrast with the background."""
+    template_dir: PathString = ""
+    """Your own waiting.html / layout.html and static/ files, relative to this file."""
+
+    _name: str = PrivateAttr("")
+
+    @property
+    def name(self) -> str:
+        """The table's key [rooms.NAME]: the room's identity, not one of its settings."""
+        return self._name
+
+    def named(self, name: str) -> RoomConfig:
+        """A copy that knows its key: Config names each room once its table is valid."""
+        room = self.model_copy()
+        room._name = name
+        return room
+
+    @field_validator("text_color", "brand_color")
+    @classmethod
+    def _readable(cls, color: str | None, info: ValidationInfo) -> str | None:
+        rules.readable(str(info.field_name), color, info.data.get("background_color"))
+        return color
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str, info: ValidationInfo) -> str:
+        return rules.logo_file(_source(info).base / value)
+
+    @field_validator("template_dir")
+    @classmethod
+    def _template_dir(cls, value: str, info: ValidationInfo) -> str:
+        return str(rules.folder(_source(info).base / value))
+
+
+class ClientConfig(Table):
+    """A [clients.ID] table: a relying party (an ALB, nginx, a web app) and its room."""
+
+    secret_env: Annotated[str, worded("must name an environment variable")] | None = None
+    """The environment variable holding the secret; wins over `secret`."""
+    secret: Annotated[
+        str, Field(min_length=16), worded("a secret of at least 16 characters is required")
+    ] = Field(None, validate_default=True)
+    """The client secret, at least 16 characters (or use `secret_env`)."""
+    redirect_uris: Annotated[
+        tuple[SecureUrl, ...],
+        BeforeValidator(rules.not_empty),
+        worded("a non-empty list of URLs is required"),
+        Field(json_schema_extra={"minItems": 1}),
+    ]
+    """Exact callback URLs; https except for localhost."""
+    room: str
+    """The [rooms.NAME] this client's users wait in."""
+    initiate_login_uri: HttpUrl = Field(None, validate_default=True)
+    """Where a login older than login_timeout restarts; default: first redirect URI's origin."""
+    login_timeout: Annotated[int, Between(5, 3600)] = 240
+    """Seconds a waiting login stays resumable; keep it below the client's state timeout."""
+    require_pkce: Annotated[bool, Field(strict=True), worded("must be true or false")] = False
+    """Refuse authorization requests without a PKCE code challenge."""
+    name: Annotated[str, worded("must be a string")] = ""
+    """A display name; default: the client id."""
+
+    _client_id: str = PrivateAttr("")
+
+    @property
+    def client_id(self) -> str:
+        """The table's key [clients.ID]."""
+        return self._client_id
+
+    def named(self, client_id: str) -> ClientConfig:
+        """A copy that knows its key, which is also the display name unless one is set."""
+        client = self.model_copy(update={"name": self.name or client_id})
+        client._client_id = client_id
+        return client
+
+    @field_validator("secret_env")
+    @classmethod
+    def _variable_holds_a_secret(cls, variable: str | None, info: ValidationInfo) -> str | None:
+        if variable is None:
+            return None
+        value = _source(info).env.get(variable)
+        if not value:
+            raise rules.problem(f"environment variable {variable} is not set")
+        if len(value) < 16:
+            raise rules.problem(f"{variable} must hold at least 16 characters")
+        return variable
+
+    @field_validator("secret", mode="wrap")
+    @classmethod
+    def _secret_or_variable(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> str | None:
+        """secret_env wins; when it is unusable that is its problem, not also secret's."""
+        if "secret_env" not in info.data:
+            return None
+        variable = info.data["secret_env"]
+        return handler(value) if variable is None else _source(info).env[variable]
+
+    @field_validator("room", mode="wrap")
+    @classmethod
+    def _configured_room(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> str:
+        rooms = _source(info).rooms
+        if not isinstance(value, str) or (rooms is not None and value not in rooms):
+            raise rules.problem(f"must name a configured room, got {value!r}")
+        return handler(value)
+
+    @field_validator("initiate_login_uri", mode="wrap")
+    @classmethod
+    def _default_login_uri(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> str | None:
+        if value is not None:
+            return handler(value)
+        uris = info.data.get("redirect_uris")
+        if not uris:
+            return None  # redirect_uris has its own problem
+        parts = urlsplit(uris[0])
+        return f"{parts.scheme}://{parts.netloc}/"
+
+
+RoomName = Annotated[
+    str, Field(pattern=ROOM_NAME.pattern), worded("room names use a-z, 0-9, '-' and '_' (max 63)")
+]
+ClientId = Annotated[
+    str, Field(pattern=CLIENT_ID), worded("client ids use letters, digits and . _ ~ - (max 128)")
+]
+
+
+class Config(Table):
+    """The whole file: service settings, then [rooms.NAME] and [clients.ID] tables."""
+
+    issuer: Issuer = "http://localhost:8000"
+    """Public URL of this service; equals the iss claim (https except for localhost)."""
+    redis_url: (
+        Annotated[
+            str,
+            Field(pattern=r"^(redis|rediss|unix)://"),
+            worded("must start with redis://, rediss:// or unix://"),
+        ]
+        | None
+    ) = None
+    """Omit for the embedded Redis under data_dir; REDIS_URL wins."""
+    data_dir: PathValue = Path("var")
+    """State of the embedded Redis, relative to the config file."""
+    keys_dir: PathValue = Path("keys")
+    """The signing key store, relative to the config file."""
+    admin_token: (
+        Annotated[str, Field(min_length=16), worded("must be a string of at least 16 characters")]
+        | None
+    ) = None
+    """Bearer token of the admin API (`serve` needs one); OIDC_ADAPTER_ADMIN_TOKEN wins."""
+    secret_key: (
+        Annotated[str, Field(min_length=32), worded("must be a string of at least 32 characters")]
+        | None
+    ) = None
+    """Signs ticket cookies (else kept in Redis); OIDC_ADAPTER_SECRET_KEY wins."""
+    signing_alg: Annotated[Literal["RS256", "ES256"], worded("must be RS256 or ES256")] = "RS256"
+    """Algorithm of the signing keys."""
+    room_state_max_age: Annotated[int, Between(0, 60)] = 2
+    """Seconds browsers and proxies may cache the public room state."""
+    translations_dir: PathValue | None = None
+    """A folder of <locale>.json files merged over the built-in texts."""
+    cors_origins: Annotated[tuple[Origin, ...], worded("must be a list of origins")] = ()
+    """Web origins allowed to call the room JSON API from a browser."""
+    rooms: Annotated[
+        dict[RoomName, Annotated[RoomConfig, worded("must be a table")]],
+        Field(min_length=1),
+        worded("at least one [rooms.NAME] table is required"),
+    ]
+    """The waiting rooms, by name."""
+    clients: Annotated[
+        dict[ClientId, Annotated[ClientConfig, worded("must be a table")]],
+        worded("must be a table of [clients.ID] tables"),
+    ] = Field(default_factory=dict)
+    """The relying parties, by client id."""
+
+    @property
+    def insecure_localhost(self) -> bool:
+        """http://localhost issuers are for development; cookies drop Secure."""
+        parts = urlsplit(self.issuer)
+        return parts.scheme == "http" and parts.hostname in rules.LOCAL_HOSTS
+
+    @field_validator("translations_dir")
+    @classmethod
+    def _translations(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else rules.translations(_source(info).base / value)
+
+    @field_validator("rooms")
+    @classmethod
+    def _name_rooms(cls, rooms: dict[str, RoomConfig]) -> dict[str, RoomConfig]:
+        return {name: room.named(name) for name, room in rooms.items()}
+
+    @field_validator("clients")
+    @classmethod
+    def _name_clients(cls, clients: dict[str, ClientConfig]) -> dict[str, ClientConfig]:
+        return {client_id: client.named(client_id) for client_id, client in clients.items()}

@@ -1,0 +1,140 @@
+"""Live room settings: what an operator may change while a room runs.
+
+The config file's rooms extend this model (`config.RoomConfig`), and
+`oidc-adapter room set` and the admin API validate through it too, so a value
+accepted in one place is accepted in all of them. The small validation
+vocabulary the config package shares (`Between`, `worded`, `problem_of`) lives
+here as well, because the queue engine must not import the config package.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_schema
+
+ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+Mode = Literal["auto", "queue_all", "paused", "closed", "passthrough"]
+MODES: tuple[str, ...] = get_args(Mode)
+UNKNOWN = "unknown setting"
+
+
+def worded(message: str) -> WrapValidator:
+    """One sentence an operator can act on instead of pydantic's per-constraint wording.
+
+    Only problems of the value itself are reworded: those inside it (a list
+    item, a table's field) keep their own path and words.
+    """
+
+    def reword(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if any(error["loc"] for error in exc.errors()):
+                raise
+            raise PydanticCustomError("invalid", message) from None
+
+    return WrapValidator(reword)
+
+
+@dataclass(frozen=True)
+class Between:
+    """A strict int from lo to hi: a bool or a numeric string is a mistake, not a number.
+
+    Published as minimum/maximum in the JSON Schema; the message says which
+    range even when the value is not a number at all.
+    """
+
+    lo: int
+    hi: int
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        inner = core_schema.int_schema(ge=self.lo, le=self.hi, strict=True)
+        return core_schema.no_info_wrap_validator_function(self._check, inner)
+
+    def _check(self, value: Any, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return handler(value)
+        except ValidationError:
+            bounds = {"lo": self.lo, "hi": self.hi}
+            if type(value) is int:
+                raise PydanticCustomError(
+                    "int_range",
+                    "must be between {lo} and {hi}, got {value}",
+                    {**bounds, "value": value},
+                ) from None
+            raise PydanticCustomError(
+                "int_type", "must be an integer between {lo} and {hi}", bounds
+            ) from None
+
+
+class RoomSettings(BaseModel):
+    """A room's live settings, as the engine publishes them to Redis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    admit_per_minute: Annotated[int, Between(0, 1_000_000)] = 600
+    """Admission rate (token bucket); 0 admits only by operator (`room admit`)."""
+    max_active: Annotated[int, Between(0, 100_000_000)] = 0
+    """Admitted sessions alive at once; 0 means no cap."""
+    session_seconds: Annotated[int, Between(60, 7 * 86400)] = 1800
+    """An admitted session's life, which is also the tokens' expiry."""
+    waiting_grace_seconds: Annotated[int, Between(15, 86400)] = 120
+    """A waiting ticket without a heartbeat this long is abandoned."""
+    claim_seconds: Annotated[int, Between(15, 86400)] = 120
+    """A served ticket that does not log in this long gives its slot back."""
+    mode: Annotated[Mode, worded(f"must be one of {', '.join(MODES)}")] = "auto"
+    """auto, queue_all (strictly at the rate), paused, closed (no new tickets), passthrough."""
+
+    def as_settings(self) -> dict[str, Any]:
+        """The live part only: branding in a subclass never reaches Redis."""
+        return {key: getattr(self, key) for key in LIVE_SETTINGS}
+
+
+#: name -> (minimum, maximum, default), read off the model so they cannot drift.
+LIMITS: dict[str, tuple[int, int, int]] = {
+    name: (rule.lo, rule.hi, field.default)
+    for name, field in RoomSettings.model_fields.items()
+    for rule in field.metadata
+    if isinstance(rule, Between)
+}
+LIVE_SETTINGS: tuple[str, ...] = (*LIMITS, "mode")
+
+
+def problem_of(error: ErrorDetails) -> tuple[str, str]:
+    """A pydantic error as (dotted field path, message), e.g. `clients.alb.redirect_uris[0]`."""
+    path = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part != "[key]":  # a bad table name is reported at the table's own path
+            path += f".{part}" if path else part
+    return path, UNKNOWN if error["type"] == "extra_forbidden" else error["msg"]
+
+
+def parse_setting_changes(values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Live changes from an operator; a None value drops that setting's override.
+
+    Returns the changes and the problems, each naming its setting; the changes
+    are only meant to be applied when there is no problem.
+    """
+    clears = {key: None for key, value in values.items() if value is None}
+    problems = [(key, UNKNOWN) for key in clears if key not in LIVE_SETTINGS]
+    given = {key: value for key, value in values.items() if value is not None}
+    try:
+        checked = RoomSettings.model_validate(given)
+    except ValidationError as exc:
+        return clears, problems + [problem_of(error) for error in exc.errors()]
+    return {**{key: getattr(checked, key) for key in given}, **clears}, problems

@@ -1,0 +1,168 @@
+"""Browser pages: the waiting page (and its JSON mode) and the error page.
+
+Templates come from the `waiting_page` folder (or a room's own
+`template_dir` in front of it) with Jinja autoescaping on, so operator texts
+and request values can never become markup. Every page is sent with a
+Content-Security-Policy that allows no inline script or style at all: the
+page's state travels in a data attribute, and its script and stylesheet are
+files we serve ourselves.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from flask import Response, current_app, jsonify, request, url_for
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+
+from ..config import RoomConfig
+from ..i18n import Translator, catalog
+from ..room.present import ticket_json
+from ..room.results import TicketView
+from ..services import services
+from .branding import branding_urls, static_url
+from .responses import no_store
+
+TEMPLATE_FOLDER = str(resources.files("waiting_page") / "templates")
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: Without JavaScript the page reloads itself this often at least; the reload
+#: goes through /authorize, which also counts as the ticket's heartbeat.
+MAX_REFRESH_SECONDS = 30
+MIN_ROOM_POLL_SECONDS = 2
+
+
+def _page_headers(response: Response, lang: str) -> Response:
+    """Per-user pages: never stored by any cache, never framed, no referrer leaks."""
+    no_store(response)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Language"] = lang
+    response.vary.update(("Accept", "Accept-Language"))
+    return response
+
+
+def translator() -> Translator:
+    """The request's language: OIDC ui_locales first, then Accept-Language."""
+    return catalog(services().config.translations_dir).negotiate(
+        request.values.get("ui_locales"), request.accept_languages
+    )
+
+
+def _environment(room: RoomConfig | None) -> Environment:
+    """The room's template folder in front of ours, so a custom page can reuse our parts."""
+    app = current_app
+    if room is None or not room.template_dir:
+        return app.jinja_env
+    envs: dict[str, Environment] = app.extensions.setdefault("waiting_page_envs", {})
+    env = envs.get(room.template_dir)
+    if env is None:
+        loader = ChoiceLoader([FileSystemLoader(room.template_dir), app.jinja_loader])
+        env = envs[room.template_dir] = app.jinja_env.overlay(loader=loader)
+    return env
+
+
+def _render(name: str, room: RoomConfig | None, t: Translator, **context: Any) -> str:
+    title = t.room_text(room.name, "title", room.title) if room else ""
+    context.update(
+        t=t,
+        room=room,
+        css_url=static_url("waiting.css"),
+        js_url=static_url("waiting.js"),
+        room_asset=lambda filename: url_for(
+            "branding.room_file", room=room.name if room else "", filename=filename
+        ),
+        **branding_urls(room, title),
+    )
+    current_app.update_template_context(context)
+    return _environment(room).get_template(name).render(context)
+
+
+def _view(mode: str) -> str:
+    return mode if mode in ("paused", "closed") else "waiting"
+
+
+def _room_poll_seconds() -> int:
+    return max(MIN_ROOM_POLL_SECONDS, services().config.room_state_max_age)
+
+
+def waiting_page(
+    view: TicketView, room: RoomConfig, continue_url: str, status_url: str
+) -> Response:
+    """The page a waiting browser sees; it polls and continues the login by itself."""
+    t = translator()
+    info: dict[str, Any] = ticket_json(view)
+    ahead = info.get("ahead") or 0
+    client = {
+        "lang": t.lang,
+        "room": room.name,
+        "ticket": info["ticket"],
+        "number": info["number"],
+        "roomUrl": url_for("rooms_api.room_state", room=room.name),
+        "roomEvery": _room_poll_seconds(),
+        "beatEvery": info["heartbeat_seconds"],
+        "mode": info["mode"],
+        "ahead": ahead,
+        "servedTotal": info["served_total"],
+        "estimate": info.get("estimated_wait"),
+        "t": t.client_texts(),
+    }
+    html = _render(
+        "waiting.html",
+        room,
+        t,
+        view=_view(info["mode"]),
+        ticket=info,
+        ahead=ahead,
+        title=t.room_text(room.name, "title", room.title) or t("page_title"),
+        message=t.room_text(room.name, "message", room.message),
+        continue_url=continue_url,
+        status_url=status_url,
+        refresh_seconds=min(MAX_REFRESH_SECONDS, info["heartbeat_seconds"]),
+        client=client,
+    )
+    return _page_headers(Response(html, mimetype="text/html"), t.lang)
+
+
+def waiting_json(
+    view: TicketView, room: RoomConfig, continue_url: str, status_url: str
+) -> Response:
+    """JSON mode of the hold: the waiting state, what to poll and when, and where to go on.
+
+    `poll_url` is the ticket's status (also its heartbeat: poll it every
+    `poll_after_seconds` or lose the place); `room_url` is the cacheable room
+    state, cheap to poll more often; once `now_serving` reaches `number` (or
+    the ticket says `served`), request `continue_url` again.
+    """
+    info: dict[str, Any] = ticket_json(view)
+    issuer = services().config.issuer
+    info.update(
+        poll_url=issuer + status_url,
+        poll_after_seconds=info["heartbeat_seconds"],
+        room_url=issuer + url_for("rooms_api.room_state", room=room.name),
+        room_poll_seconds=_room_poll_seconds(),
+        continue_url=issuer + continue_url,
+    )
+    response = no_store(jsonify(info))
+    response.vary.add("Accept")
+    return response
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """The page for requests we must not redirect; known texts are shown translated."""
+    t = translator()
+    errors = t.messages.get("errors", {})
+    html = _render(
+        "error.html",
+        None,
+        t,
+        title=errors.get(title, title),
+        message=errors.get(message, message),
+    )
+    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang)

@@ -1,0 +1,94 @@
+"""Python and the Lua scripts agree on state numbers, key layout and time granules.
+
+The scripts get these from a header generated from the Python tables; these
+tests check what the scripts really store against those tables.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
+from oidc_adapter.room.scripts import SCRIPT_NAMES, lua_header, script_source
+from oidc_adapter.room.states import NUMBERS
+from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS
+
+from .queue_support import make_engine, state_bytes
+
+GRACE = 60
+
+
+def test_every_state_is_stored_as_its_number(redis_client, clock):
+    engine = make_engine(
+        redis_client,
+        clock,
+        admit_per_minute=0,
+        waiting_grace_seconds=GRACE,
+        claim_seconds=30,
+        session_seconds=60,
+    )
+    t = {name: engine.take("shop").ticket for name in ("a", "b", "c", "d", "e", "f", "g")}
+    seen = {}
+
+    def record(view) -> None:
+        seen[view.state] = state_bytes(redis_client)[view.number]
+
+    record(engine.status("shop", t["g"]))  # waiting
+    engine.admit("shop", 6)
+    record(engine.status("shop", t["a"]))  # served
+    record(engine.claim("shop", t["b"]))  # admitted
+    record(engine.finish("shop", t["c"], "done"))
+    record(engine.finish("shop", t["d"], "revoked"))
+    clock.advance(31)
+    record(engine.status("shop", t["e"]))  # expired: served, never claimed
+    clock.advance(GRACE + HEARTBEAT_GRANULE_SECONDS)
+    record(engine.status("shop", t["g"], heartbeat=False))  # abandoned
+    assert seen == NUMBERS
+
+
+def test_the_scripts_touch_only_the_keys_of_the_layout(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=60, max_active=5)
+    for _ in range(10):
+        engine.take("shop")
+        clock.advance(5)
+    engine.claim("shop", engine.take("shop").ticket)
+    engine.configure("shop", {"admit_per_minute": 120})
+    used = set(redis_client.keys("wr:{shop}:*"))
+    assert used and used <= set(room_keys("shop"))
+    assert len(ROOM_KEYS) == len({suffix for _, suffix in ROOM_KEYS})
+
+
+def test_admissions_are_counted_in_rate_buckets_of_the_python_width(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0)
+    engine.take("shop")
+    view, _ = engine.admit("shop", 1)
+    assert view.rate_buckets == {clock.ms // 1000 // RATE_BUCKET_SECONDS: 1}
+
+
+def test_no_script_defines_the_shared_constants_itself():
+    header = lua_header()
+    lua = resources.files("oidc_adapter.room") / "lua"
+    shared = [*(n.upper() for n in NUMBERS), "STATE_NAMES", "GRANULE", "RATE_BUCKET"]
+    for path in lua.iterdir():
+        text = path.read_text()
+        for name in shared:
+            assert not re.search(rf"local\s+{name}\b", text), f"{path.name} defines {name}"
+    for i, (name, _) in enumerate(ROOM_KEYS, 1):
+        assert f"local K_{name.upper()} = KEYS[{i}]" in header
+    assert all(script_source(name).startswith(header) for name in SCRIPT_NAMES)
+
+
+def test_old_counter_names_are_migrated_on_start(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0)
+    engine.take("shop")
+    engine.take("shop")
+    engine.admit("shop", 1)
+    state_key = room_key("shop", "state")
+    # The layout before the rename: the same counters under their old names.
+    cursor = redis_client.hget(state_key, "cursor")
+    redis_client.hdel(state_key, "cursor")
+    redis_client.hset(state_key, "cur", cursor)
+    engine.sync_settings()
+    assert redis_client.hget(state_key, "cur") is None
+    assert engine.state("shop").cursor == 1
