@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 from .config import parse_config
+from .room.states import WAITING
 
 ROOM = "demo"
 CLIENT_ID = "demo-site"
@@ -62,7 +63,7 @@ def _simulate_visitors(base: str, stop: threading.Event) -> None:
             alive = []
             for ticket in tickets:
                 r = requests.get(f"{base}/api/rooms/{ROOM}/tickets/{ticket}", timeout=5)
-                if r.status_code == 200 and r.json().get("state") == "waiting":
+                if r.status_code == 200 and r.json().get("state") == WAITING:
                     alive.append(ticket)
             tickets = alive
             while len(tickets) < SIMULATED_VISITORS:
@@ -75,7 +76,7 @@ def _simulate_visitors(base: str, stop: threading.Event) -> None:
 
 def run_demo(port: int, data_dir: str) -> None:
     from .keys import store_for
-    from .server import run
+    from .gunicorn_app import run
 
     data = Path(data_dir).resolve()
     client_secret = secrets.token_urlsafe(24)

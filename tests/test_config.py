@@ -227,3 +227,11 @@ def test_a_live_change_is_checked_by_the_same_rules_as_the_file():
     assert parse_setting_changes(good) == (good, [])
     settings = parse_config({"rooms": {"shop": good}}, env={}).rooms["shop"].as_settings()
     assert settings.items() >= good.items()
+
+
+def test_check_config_prints_the_schema_and_needs_a_file_otherwise():
+    printed = CliRunner().invoke(main, ["check-config", "--schema"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout) == json.loads(DOCS_SCHEMA.read_text(encoding="utf-8"))
+    missing = CliRunner().invoke(main, ["check-config"])
+    assert missing.exit_code == 2 and "give a config FILE" in missing.output

@@ -1,0 +1,71 @@
+"""The README's first command: `oidc-adapter demo` serves a protected site whose
+visitors land on our waiting page (embedded Redis, a dev key, nothing else)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+DEADLINE_SECONDS = 60
+
+
+def two_free_ports() -> int:
+    """A port P with P + 1 free too: the demo serves the IdP on P and the site on P + 1."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def wait_for(url: str, proc: subprocess.Popen) -> requests.Response:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        assert proc.poll() is None, f"the demo exited with {proc.returncode}"
+        try:
+            return requests.get(url, timeout=2, allow_redirects=False)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.2)  # polling a condition with a deadline, not a stand-in for sync
+
+
+def test_the_demo_holds_a_visitor_of_its_site_on_the_waiting_page(tmp_path):
+    port = two_free_ports()
+    command = "from oidc_adapter.cli import main; main()"
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", command, "demo", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert wait_for(f"http://localhost:{port}/readyz", proc).status_code == 200
+        for _ in range(3):  # people ahead, so the visitor cannot be let in at once
+            taken = requests.post(f"http://localhost:{port}/api/rooms/demo/tickets", timeout=5)
+            assert taken.status_code == 201
+        browser = requests.Session()
+        start = wait_for(f"http://localhost:{port + 1}/", proc)
+        assert start.status_code == 302 and start.headers["Location"].endswith("/login")
+        page = browser.get(f"http://localhost:{port + 1}/login", timeout=10)
+        assert page.url.startswith(f"http://localhost:{port}/authorize?")
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+        assert "Demo sale: you are in line" in page.text
+        room = browser.get(f"http://localhost:{port}/api/rooms/demo", timeout=5).json()
+        assert room["mode"] == "queue_all" and room["last_ticket"] >= 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
