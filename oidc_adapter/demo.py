@@ -75,8 +75,8 @@ def _simulate_visitors(base: str, stop: threading.Event) -> None:
 
 
 def run_demo(port: int, data_dir: str) -> None:
-    from .keys import store_for
     from .gunicorn_app import run
+    from .keys import store_for
 
     data = Path(data_dir).resolve()
     client_secret = secrets.token_urlsafe(24)
