@@ -49,13 +49,15 @@ class Services:
             rooms = [room] if room else list(self.config.rooms)
             audience = [api_audience(self.config.issuer, r) for r in rooms]
             audience += [c.client_id for c in self.config.clients.values() if c.room in rooms]
-            sessions = SessionCheck(TicketReader(self.redis, self.clock))
+            sessions = (
+                SessionCheck(TicketReader(self.redis, self.clock)) if check_sessions else None
+            )
             found = self._authorizers[(room, check_sessions)] = Authorizer(
                 self.config.issuer,
                 audience,
                 rooms=rooms,
                 keys=LocalKeys(self.provider.tokens.keys.public_jwks),
-                sessions=sessions if check_sessions else None,
+                sessions=sessions,
             )
         return found
 
