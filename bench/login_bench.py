@@ -49,7 +49,14 @@ def _config(redis_url: str, keys_dir: Path, port: int, alg: str) -> dict:
         "admin_token": "bench-admin-token-0123456789",
         "secret_key": secrets.token_urlsafe(40),
         "rooms": {ROOM: {"admit_per_minute": 1_000_000, "max_active": 0}},
-        "clients": {CLIENT: {"secret": SECRET, "redirect_uris": [REDIRECT], "room": ROOM}},
+        "clients": {
+            CLIENT: {
+                "secret": SECRET,
+                "redirect_uris": [REDIRECT],
+                "room": ROOM,
+                "id_token_signed_response_alg": alg,
+            }
+        },
     }
 
 
@@ -154,6 +161,7 @@ def signing_rates(keys_root: Path, seconds: float) -> dict[str, float]:
                 nonce="n",
                 access_token="a" * 500,
                 session="t" * 22,
+                alg=alg,
             )
             done += 1
         rates[alg] = done / (time.perf_counter() - start)
@@ -177,7 +185,7 @@ def main() -> None:
         server = None
         try:
             keys_dir = work / "keys"
-            KeyStore(keys_dir, alg=args.alg).ensure()
+            KeyStore(keys_dir, alg=args.alg, algs=["RS256"]).ensure()  # RS256: always in use
             port = free_port()
             config = work / "config.json"
             config.write_text(json.dumps(_config(redis.url, keys_dir, port, args.alg)))

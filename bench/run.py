@@ -210,15 +210,11 @@ class Bench:
         binary, self.redis_version = redis_server_binary(args.redis_server)
         port = free_port()
         log = workdir / "redis.log"
-        proc = procs.start(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-             "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            log,
-            signal.SIGTERM,
-        )  # fmt: skip
+        proc = self._start_redis(binary, port, "redis")
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
         _wait_until(self._redis_up, proc, "redis-server", log)
+        self._start_replicas(binary, port)
         self.config_data: dict[str, Any] = {
             "issuer": "http://localhost:8000",
             "redis_url": self.redis_url,
@@ -227,6 +223,7 @@ class Bench:
             "data_dir": str(workdir / "var"),
             "keys_dir": str(workdir / "keys"),
             "rooms": ROOMS,
+            "redis_wait_replicas": args.wait_replicas,
         }
         self.config: Config = parse_config(self.config_data, env={})
         # A signing key, as `serve` creates before forking: /readyz and any
@@ -234,6 +231,35 @@ class Bench:
         store_for(self.config).ensure()
         self.engine = RoomEngine(self.redis, self.config.rooms)
         self.engine.sync_settings()
+
+    def _start_redis(self, binary: str, port: int, name: str, *extra: str) -> subprocess.Popen:
+        return self.procs.start(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--dbfilename", f"{name}.rdb", "--save", "", "--appendonly", "no",
+             "--daemonize", "no", *extra],
+            self.workdir / f"{name}.log",
+            signal.SIGTERM,
+        )  # fmt: skip
+
+    def _start_replicas(self, binary: str, port: int) -> None:
+        """`--wait-replicas N`: N replicas on this machine, so the app's WAIT (see
+        redis_wait_replicas) has someone to wait for; the cost measured is then
+        one replica acknowledgement over loopback per take."""
+        count = self.args.wait_replicas
+        for i in range(count):
+            self._start_redis(binary, free_port(), f"replica{i}", "--replicaof", "127.0.0.1",
+                              str(port), "--repl-diskless-sync-delay", "0")  # fmt: skip
+
+        def in_sync() -> bool:
+            info = self.redis.info("replication")
+            online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+            return sum(r.get("state") == "online" for r in online) == count
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while not in_sync():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} replica(s) did not sync; logs in {self.workdir}")
+            time.sleep(0.05)
 
     def _redis_up(self) -> bool:
         try:
@@ -753,7 +779,8 @@ def machine_summary(bench: Bench) -> str:
             f"CPU-bound processes run at full speed at once; load average "
             f"{bench.load_average:.1f} before the run (other work on the machine skews results)",
             f"- redis: {bench.redis_version.split(' sha=')[0]} "
-            f"({'jemalloc' if 'jemalloc' in bench.redis_version else 'libc malloc'})",
+            f"({'jemalloc' if 'jemalloc' in bench.redis_version else 'libc malloc'}), "
+            f"{a.wait_replicas} replica(s), redis_wait_replicas = {a.wait_replicas}",
             f"- gunicorn (both servers): {a.workers} workers × {a.threads} threads, gthread, "
             f"access log {'on' if a.access_log else 'off'}",
             f"- load: {wrk.split(' Copyright')[0].strip()}, {a.wrk_threads} thread(s), "
@@ -786,6 +813,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         s.name for s in SECTIONS))  # fmt: skip
     p.add_argument("--loads", type=lambda s: s.split(","), help="HTTP loads: " + ",".join(
         ld.key for ld in HTTP_LOADS))  # fmt: skip
+    p.add_argument(
+        "--wait-replicas",
+        type=int,
+        default=0,
+        help="start N replicas and set redis_wait_replicas = N (the cost of WAIT)",
+    )
     p.add_argument("--redis-server", help="redis-server binary (default: newest on PATH)")
     p.add_argument("--wrk", default="wrk", help="wrk binary")
     args = p.parse_args(argv)

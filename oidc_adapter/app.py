@@ -20,6 +20,7 @@ from .room.snapshot import MAX_SECONDS as MAX_SNAPSHOT_SECONDS
 from .room.snapshot import SnapshotCache
 from .secret import InstanceSecret
 from .services import EXTENSION, Services
+from .web.body_limit import limit_request_bodies
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -32,15 +33,15 @@ def create_app(
 ) -> Flask:
     """Build the app. `clock` exists for tests only: nothing a client sends can set it."""
     app = Flask(__name__, static_folder=None, template_folder=web.TEMPLATE_FOLDER)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    limit_request_bodies(app, MAX_BODY_BYTES)
     app.json.sort_keys = False
     if redis_client is None:
         redis_client, embedded = open_redis(config)
         if embedded is not None:
             atexit.register(embedded.close)
-    engine = RoomEngine(redis_client, config.rooms, clock=clock)
+    engine = RoomEngine(redis_client, config.rooms, clock, config.redis_wait_replicas)
     _publish_settings(app, engine)
-    keys = store_for(config)
+    keys = store_for(config, redis_client=redis_client)
     secret = InstanceSecret(redis_client, config.secret_key)
     tokens = TokenIssuer(config.issuer, keys)
     app.extensions[EXTENSION] = Services(
@@ -54,7 +55,7 @@ def create_app(
         snapshots=SnapshotCache(0 if clock is not None else MAX_SNAPSHOT_SECONDS),
     )
     web.health.add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
-    web.register(app, config.cors_origins)
+    web.register(app, config)
     return app
 
 
@@ -73,8 +74,5 @@ def _publish_settings(app: Flask, engine: RoomEngine) -> None:
 
 
 def _has_signing_key(keys: KeyStore) -> bool:
-    try:
-        keys.signing_key()
-    except Exception:
-        return False
-    return True
+    """Every algorithm in use must sign: one missing fails every login of its clients."""
+    return not keys.missing_algs()

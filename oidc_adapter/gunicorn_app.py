@@ -6,17 +6,39 @@ worker talks to the same one; workers then get its unix socket as REDIS_URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from .app import create_app
 from .config import Config
 from .keys import store_for
 from .redis_connection import EmbeddedRedis
+from .return_to import TOKEN_PARAM
+
+#: The handoff token's value, plain or inside an encoded URL (`%3D`); a real
+#: token (a JWT) has no `%`, so the match stops before any encoded delimiter.
+HANDOFF_VALUE = re.compile(rf"({TOKEN_PARAM}(?:=|%3D))[^&\s\"%]*", re.IGNORECASE)
+SCRUBBED = r"\1[scrubbed]"
+
+
+def scrub(text: str) -> str:
+    return HANDOFF_VALUE.sub(SCRUBBED, text)
+
+
+class ScrubbingLogger(Logger):
+    """gunicorn's logger minus the handoff token: it rides in a URL for a few
+    seconds (docs/integrations.md), and no access log line may keep it, whatever
+    the format prints (request line, query, Referer, a Location header...)."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
+        found = super().atoms(resp, req, environ, request_time)
+        return {key: scrub(v) if isinstance(v, str) else v for key, v in found.items()}
 
 
 class GunicornApp(BaseApplication):
@@ -47,7 +69,10 @@ def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any
         "keepalive": 5,
         "accesslog": "-",
         "errorlog": "-",
-        "forwarded_allow_ips": "127.0.0.1,::1",
+        "logger_class": ScrubbingLogger,
+        # Proxy headers are judged once, by the app (web/proxies.py, trusted_proxies):
+        # gunicorn must not apply its own, looser rule to the scheme first.
+        "forwarded_allow_ips": "",
         # One shared control socket path would make two servers on a host collide.
         "control_socket_disable": True,
     }
@@ -55,14 +80,15 @@ def gunicorn_options(bind: str, workers: int, threads: int = 4) -> dict[str, Any
 
 def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
     """Serve until stopped; an embedded Redis started here stops with us."""
-    # First start on a fresh machine: create the signing keys before any worker
-    # needs them (a no-op when an active key exists).
-    store_for(config).ensure()
     embedded = None
     if config.redis_url is None:
         embedded = EmbeddedRedis(config.data_dir / "redis")
         config = config.model_copy(update={"redis_url": embedded.url})
     try:
+        # First start on a fresh machine: create the signing keys before any worker
+        # needs them (a no-op when an active key exists); after the embedded Redis
+        # is up, which the Redis key store lives in.
+        store_for(config).ensure()
         GunicornApp(partial(create_app, config), gunicorn_options(bind, workers, threads)).run()
     finally:
         if embedded is not None:

@@ -38,4 +38,5 @@ def ticket_proof(secret: str, room: str, ticket: str) -> str:
 
 
 def check_ticket_proof(secret: str, room: str, ticket: str, proof: str) -> bool:
-    return hmac.compare_digest(ticket_proof(secret, room, ticket), proof)
+    # compare_digest refuses (TypeError) non-ASCII strings; a proof never is one.
+    return proof.isascii() and hmac.compare_digest(ticket_proof(secret, room, ticket), proof)

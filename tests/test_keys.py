@@ -1,7 +1,9 @@
-"""The signing-key store: states, refusals, files on disk, and rotation seen by other workers."""
+"""The signing-key store: states, refusals, files on disk, rotation seen by other workers,
+and one set of next/active/retired keys per algorithm."""
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 import threading
 import time
@@ -11,14 +13,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from oidc_adapter.config import parse_config
+from oidc_adapter.config import ConfigError, parse_config
 from oidc_adapter.keys import (
     GRACE_SECONDS,
     KeyStore,
     KeyStoreError,
+    algorithms_in_use,
     max_token_lifetime,
     store_for,
 )
+from oidc_adapter.keys.manifest import dumps, loads
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth"}
 LIFETIME = 3600
@@ -48,17 +52,17 @@ def make_store(tmp_path, clock):
     return factory
 
 
-def states(store: KeyStore) -> dict[str, str]:
-    return {k.kid: k.state for k in store.keys()}
+def states(store: KeyStore, alg: str | None = None) -> dict[str, str]:
+    return {k.kid: k.state for k in store.keys() if alg in (None, k.alg)}
 
 
-def kid_in(store: KeyStore, state: str) -> str:
-    (kid,) = [k for k, s in states(store).items() if s == state]
+def kid_in(store: KeyStore, state: str, alg: str | None = None) -> str:
+    (kid,) = [k for k, s in states(store, alg).items() if s == state]
     return kid
 
 
-def sign(store: KeyStore, claims: dict | None = None) -> str:
-    kid, alg, key = store.signing_key()
+def sign(store: KeyStore, claims: dict | None = None, alg: str | None = None) -> str:
+    kid, alg, key = store.signing_key(alg)
     return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims or {"sub": "x"}, key, [alg])
 
 
@@ -105,16 +109,19 @@ def test_ensure_creates_once(make_store):
     assert states(make_store()) == kids
 
 
-def test_concurrent_first_start_creates_one_active_key(make_store):
+@pytest.mark.parametrize("algs", [("RS256",), ("ES256", "RS256")])
+def test_concurrent_first_start_creates_one_active_key_per_algorithm(make_store, algs):
     """Several workers booting together on an empty directory."""
-    stores = [make_store() for _ in range(4)]
+    stores = [make_store(algs=algs) for _ in range(4)]
     threads = [threading.Thread(target=s.ensure) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(states(make_store()).values()) == ["active", "next"]
-    assert len({s.signing_key()[0] for s in stores}) == 1
+    for alg in algs:
+        assert sorted(states(make_store(), alg).values()) == ["active", "next"]
+        assert len({s.signing_key(alg)[0] for s in stores}) == 1
+    assert {k.alg for k in make_store().keys()} == set(algs)
 
 
 def test_files_are_private_and_written_atomically(make_store, tmp_path):
@@ -136,7 +143,7 @@ def test_rotate_promotes_next_retires_active_and_creates_next(make_store, clock)
     old_active, old_next = kid_in(store, "active"), kid_in(store, "next")
     clock.now += 100
 
-    new_active = store.rotate()
+    (new_active,) = store.rotate()
 
     assert new_active.kid == old_next
     assert new_active.state == "active" and new_active.activated_at == clock.now
@@ -255,7 +262,7 @@ def test_another_worker_sees_a_rotation_within_the_reload_interval(make_store):
     before = worker_b.signing_key()[0]
     token_b = sign(worker_b)
 
-    new_active = worker_a.rotate()
+    (new_active,) = worker_a.rotate()
 
     wait_for(lambda: worker_b.signing_key()[0] == new_active.kid)
     assert new_active.kid != before
@@ -330,27 +337,133 @@ def test_es256_store(make_store):
     assert store.signing_key()[0] != kid
 
 
-def test_switching_algorithm_uses_a_prepublished_next_key(make_store):
-    store = make_store()
-    store.ensure()
-    rsa_next = kid_in(store, "next")
-    es_next = store.generate(alg="ES256")
-    assert es_next.state == "next"
-
-    promoted = store.rotate(alg="ES256")
-
-    assert promoted.kid == es_next.kid and promoted.alg == "ES256"
-    by_kid = {k.kid: k for k in store.keys()}
-    assert by_kid[rsa_next].state == "next"  # still there for switching back
-    assert any(k.state == "next" and k.alg == "ES256" for k in by_kid.values())
-    assert store.signing_key()[1] == "ES256"
-
-
 def test_emergency_rotation_without_a_next_key(make_store):
     store = make_store()
     store.ensure()
-    promoted = store.rotate(alg="ES256")
-    assert promoted.alg == "ES256" and promoted.created_at == promoted.activated_at
+    store.retire(kid_in(store, "next"))
+    (promoted,) = store.rotate()
+    assert promoted.created_at == promoted.activated_at  # it never was published before
+    assert sorted(states(store).values()) == ["active", "next", "retired"]
+
+
+# -- one set of keys per algorithm ---------------------------------------------
+
+
+def test_ensure_gives_every_algorithm_in_use_an_active_and_a_next_key(make_store):
+    store = make_store(algs=["ES256"])
+    assert store.algs == ("ES256", "RS256")
+    assert store.missing_algs() == ["ES256", "RS256"]
+    store.ensure()
+    assert store.missing_algs() == []
+    for alg in ("RS256", "ES256"):
+        assert sorted(states(store, alg).values()) == ["active", "next"]
+        kid, signed_alg, _ = store.signing_key(alg)
+        assert (kid, signed_alg) == (kid_in(store, "active", alg), alg)
+    # The default algorithm is the store's own (the config's signing_alg).
+    assert store.signing_key() == store.signing_key("RS256")
+    # Every key of every algorithm is published, and tokens of both verify.
+    published = {(k["kid"], k["alg"], k["kty"]) for k in store.public_jwks()["keys"]}
+    assert published == {
+        (k.kid, k.alg, {"RS256": "RSA", "ES256": "EC"}[k.alg]) for k in store.keys()
+    }
+    for alg in ("RS256", "ES256"):
+        assert verify_with_jwks(store, sign(store, {"sub": alg}, alg))["sub"] == alg
+
+
+def test_an_algorithm_not_in_use_has_no_key_and_says_how_to_get_one(make_store):
+    store = make_store()
+    store.ensure()
+    assert store.algs == ("RS256",) and store.missing_algs() == []
+    with pytest.raises(KeyStoreError, match=r"no active signing key for ES256.*--alg ES256"):
+        store.signing_key("ES256")
+    with pytest.raises(KeyStoreError, match=r"no active ES256 key .*generate --alg ES256"):
+        store.rotate("ES256")
+
+
+def test_existing_single_key_store_gains_a_new_algorithm_at_start(make_store, tmp_path):
+    """An RS256-only store from before per-algorithm keys, and a config that now
+    has an ES256 client: the server's ensure() adds ES256 keys, touching no RS256 key."""
+    make_store().ensure()
+    manifest = tmp_path / "keys" / "keys.json"
+    rsa_before = manifest.read_bytes()
+    running_worker = make_store(reload_interval=0)
+    rsa_kid = running_worker.signing_key()[0]
+
+    upgraded = make_store(algs=["ES256"])
+    assert upgraded.missing_algs() == ["ES256"]
+    upgraded.ensure()
+
+    assert states(upgraded, "RS256") == {k.kid: k.state for k in loads(rsa_before)}
+    assert sorted(states(upgraded, "ES256").values()) == ["active", "next"]
+    assert running_worker.signing_key()[0] == rsa_kid
+    assert running_worker.signing_key("ES256")[0] == kid_in(upgraded, "active", "ES256")
+
+
+def test_ensure_promotes_a_prepublished_next_key_of_a_new_algorithm(make_store, tmp_path):
+    """A store whose ES256 key was only published (the old `keys generate --alg
+    ES256` before a switch): that key, which RPs may have cached, starts signing."""
+    store = make_store()
+    store.ensure()
+    store.generate(alg="ES256")
+    manifest = tmp_path / "keys" / "keys.json"
+    kept = [k for k in loads(manifest.read_bytes()) if (k.alg, k.state) != ("ES256", "active")]
+    manifest.write_bytes(dumps(kept))
+    prepublished = kid_in(make_store(), "next", "ES256")
+
+    make_store(algs=["ES256"]).ensure()
+
+    after = make_store()
+    assert kid_in(after, "active", "ES256") == prepublished
+    assert kid_in(after, "next", "ES256") != prepublished
+
+
+def test_rotating_one_algorithm_leaves_the_others_alone(make_store, clock):
+    store = make_store(algs=["ES256"])
+    store.ensure()
+    rsa = states(store, "RS256")
+    es_active, es_next = kid_in(store, "active", "ES256"), kid_in(store, "next", "ES256")
+    clock.now += 100
+
+    (promoted,) = store.rotate("ES256")
+
+    assert (promoted.kid, promoted.alg) == (es_next, "ES256")
+    assert states(store, "RS256") == rsa
+    assert states(store, "ES256")[es_active] == "retired"
+    assert store.signing_key("ES256")[0] == es_next
+    assert store.signing_key("RS256")[0] == kid_in(store, "active", "RS256")
+
+
+def test_rotate_without_alg_rotates_every_algorithm_in_one_step(make_store):
+    store = make_store(algs=["ES256"])
+    store.ensure()
+    nexts = {alg: kid_in(store, "next", alg) for alg in ("ES256", "RS256")}
+    actives = {alg: kid_in(store, "active", alg) for alg in ("ES256", "RS256")}
+
+    promoted = store.rotate()
+
+    assert {info.alg: info.kid for info in promoted} == nexts
+    for alg in ("ES256", "RS256"):
+        assert states(store, alg)[actives[alg]] == "retired"
+        assert sorted(states(store, alg).values()) == ["active", "next", "retired"]
+
+
+def test_retire_refuses_the_active_key_of_any_algorithm(make_store):
+    store = make_store(algs=["ES256"])
+    store.ensure()
+    es_active = kid_in(store, "active", "ES256")
+    with pytest.raises(KeyStoreError, match="active signing key for ES256.*rotate --alg ES256"):
+        store.retire(es_active, force=True)
+    assert store.signing_key("ES256")[0] == es_active
+
+
+def test_manifest_allows_one_active_key_per_algorithm(make_store, tmp_path):
+    store = make_store(algs=["ES256"])
+    store.ensure()
+    records = store.keys()
+    assert loads(dumps(records)) == [dataclasses.replace(r, published_until=None) for r in records]
+    two_rsa = [dataclasses.replace(r, state="active") if r.alg == "RS256" else r for r in records]
+    with pytest.raises(KeyStoreError, match="more than one active key of one algorithm"):
+        loads(dumps(two_rsa))
 
 
 def test_unsupported_algorithm_is_refused(make_store):
@@ -370,5 +483,33 @@ def test_lifetime_and_store_follow_the_config(tmp_path):
     store = store_for(cfg)
     assert store.directory == Path(tmp_path / "k")
     assert store.alg == "ES256" and store.max_token_lifetime == 7 * 86400
+    assert store.algs == ("ES256", "RS256")  # RS256 always: discovery promises it
     short = parse_config({"rooms": {"a": {"session_seconds": 600}}}, env={})
     assert max_token_lifetime(short) == 86400
+    assert algorithms_in_use(short) == ("RS256",)
+
+
+def test_algorithms_in_use_follow_the_clients(tmp_path):
+    def clients(*algs: str) -> dict:
+        return {
+            f"c{i}": {
+                "secret": "s" * 16,
+                "redirect_uris": ["https://rp.example.com/cb"],
+                "room": "a",
+                **({"id_token_signed_response_alg": alg} if alg else {}),
+            }
+            for i, alg in enumerate(algs)
+        }
+
+    def algs(**cfg) -> tuple[str, ...]:
+        return algorithms_in_use(parse_config({"rooms": {"a": {}}, **cfg}, env={}))
+
+    assert algs(clients=clients("")) == ("RS256",)
+    assert algs(clients=clients("", "ES256")) == ("ES256", "RS256")
+    assert algs(clients=clients("ES256"), signing_alg="ES256") == ("ES256", "RS256")
+    assert algs(signing_alg="ES256") == ("ES256", "RS256")
+    with pytest.raises(ConfigError) as caught:
+        algs(clients=clients("HS256"))
+    assert caught.value.problems == [
+        ("clients.c0.id_token_signed_response_alg", "must be RS256 or ES256")
+    ]

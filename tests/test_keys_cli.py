@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from oidc_adapter.cli import main
-from oidc_adapter.keys import GRACE_SECONDS, KeyStore
+from oidc_adapter.config import load_config
+from oidc_adapter.keys import GRACE_SECONDS, KeyStore, store_for
 from oidc_adapter.keys.manifest import iso_time
 
 
@@ -73,7 +74,7 @@ def test_es256_option(runner, keys_dir):
     result = run(runner, "generate", "--alg", "ES256", "--keys-dir", str(keys_dir))
     assert result.exit_code == 0, result.output
     assert "(ES256)" in result.output
-    assert KeyStore(keys_dir).signing_key()[1] == "ES256"
+    assert KeyStore(keys_dir, alg="ES256").signing_key()[1] == "ES256"
     bad = run(runner, "generate", "--alg", "HS256", "--keys-dir", str(keys_dir))
     assert bad.exit_code == 2
 
@@ -86,7 +87,7 @@ def test_config_file_gives_the_directory_alg_and_lifetime(runner, tmp_path):
     )
     result = run(runner, "generate", "--config", str(config))
     assert result.exit_code == 0, result.output
-    store = KeyStore(config.parent / "store")
+    store = KeyStore(config.parent / "store", alg="ES256")
     assert store.signing_key()[1] == "ES256"
 
     rotated = run(runner, "rotate", env={"OIDC_ADAPTER_CONFIG": str(config)})
@@ -127,3 +128,55 @@ def test_unknown_kid_and_corrupt_manifest(runner, keys_dir):
     (keys_dir / "keys.json").write_text(json.dumps({"format": 99}))
     broken = run(runner, "rotate", *d)
     assert broken.exit_code == 1 and "unknown format" in broken.output
+
+
+def test_keys_per_algorithm_through_the_cli(runner, keys_dir):
+    d = ["--keys-dir", str(keys_dir)]
+    assert run(runner, "generate", *d).exit_code == 0
+    refused = run(runner, "rotate", "--alg", "ES256", *d)
+    assert refused.exit_code == 1 and "generate --alg ES256" in refused.output
+
+    es = run(runner, "generate", "--alg", "ES256", *d)
+    assert es.exit_code == 0, es.output
+    lines = es.output.splitlines()
+    assert [line.split()[0] for line in lines] == ["active:", "next:"]
+    assert all(line.endswith("(ES256)") for line in lines)
+    rows = table(run(runner, "list", *d).output)
+    assert sorted((r[1], r[2]) for r in rows) == [
+        ("ES256", "active"),
+        ("ES256", "next"),
+        ("RS256", "active"),
+        ("RS256", "next"),
+    ]
+
+    rsa_active = KeyStore(keys_dir).signing_key("RS256")[0]
+    only_es = run(runner, "rotate", "--alg", "ES256", *d)
+    assert only_es.exit_code == 0, only_es.output
+    assert [line for line in only_es.output.splitlines() if line.startswith("active:")] == [
+        f"active: {KeyStore(keys_dir).signing_key('ES256')[0]} (ES256)"
+    ]
+    assert rsa_active not in only_es.output
+    assert KeyStore(keys_dir).signing_key("RS256")[0] == rsa_active
+
+    both = run(runner, "rotate", *d)
+    assert both.exit_code == 0, both.output
+    promoted = [line.split()[2] for line in both.output.splitlines() if line.startswith("active:")]
+    assert promoted == ["(ES256)", "(RS256)"]
+    assert f"retired: {rsa_active}" in both.output
+    assert both.output.count("next: ") == 2
+    assert both.stderr.count("published only") == 2
+
+
+def test_rotate_with_a_config_rotates_the_client_algorithm_too(runner, tmp_path):
+    """`keys rotate --config` on a store the server filled for an ES256 client."""
+    config = tmp_path / "adapter.toml"
+    config.write_text(
+        'keys_dir = "store"\n[rooms.shop]\n[clients.rp]\nsecret = "0123456789abcdef"\n'
+        'redirect_uris = ["https://rp.example.com/cb"]\nroom = "shop"\n'
+        'id_token_signed_response_alg = "ES256"\n'
+    )
+    store_for(load_config(config)).ensure()  # what `serve` does at start
+    rotated = run(runner, "rotate", "--config", str(config))
+    assert rotated.exit_code == 0, rotated.output
+    algs = [line.split()[2] for line in rotated.output.splitlines() if line.startswith("active:")]
+    assert algs == ["(ES256)", "(RS256)"]

@@ -177,6 +177,9 @@ REDIRECT_CASES = {
     "max_age script": ({"max_age": SCRIPT}, "invalid_request"),
     "ui_locales repeated": ({"ui_locales": ["de", "fr"]}, "invalid_request"),
     "ui_locales oversized": ({"ui_locales": BIG}, "invalid_request"),
+    "response_mode fragment": ({"response_mode": "fragment"}, "invalid_request"),
+    "response_mode form_post": ({"response_mode": "form_post"}, "invalid_request"),
+    "response_mode repeated": ({"response_mode": ["query", "query"]}, "invalid_request"),
     "request object": ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     "request_uri": ({"request_uri": "https://rp.example.com/r"}, "request_uri_not_supported"),
 }
@@ -199,12 +202,15 @@ def test_authorize_bad_parameter_redirects_with_the_oauth_error(oidc, change, er
     assert_clean(oidc, response)
 
 
-def test_authorize_without_redirect_uri_for_a_single_uri_client_uses_it(oidc):
+def test_authorize_without_redirect_uri_is_our_page_even_for_a_single_uri_client(oidc):
+    # OpenID Core §3.1.2.1: redirect_uri is required; without it nothing is verified
+    # to redirect to, so the answer is our page (it used to fall back to the one URI).
     response = oidc.browser.get(
         "/authorize?" + authorize_query({"response_type": MISSING, "redirect_uri": MISSING})
     )
-    assert redirect_base(response) == REDIRECT
-    assert query(response)["error"] == "unsupported_response_type"
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "Location" not in response.headers
+    assert "redirect_uri" in response.get_data(as_text=True)
     assert_clean(oidc, response)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from joserfc.jwk import KeySet
 
 from oidc_adapter.keys import KeyStore
@@ -73,3 +75,18 @@ def test_tokens_are_signed_by_a_published_key_with_a_listed_alg(oidc):
         header = oidc.decode(tokens[name]).header
         assert header["kid"] in kids
         assert header["alg"] in doc["id_token_signing_alg_values_supported"]
+
+
+def test_rs256_is_listed_even_when_es256_is_the_signing_alg(make_oidc, tmp_path):
+    """OpenID Discovery §3: RS256 MUST be listed, also by an ES256 install whose
+    store holds ES256 keys only (`serve` adds the RS256 keys at start)."""
+    keys = tmp_path / "keys"
+    shutil.rmtree(keys)
+    KeyStore(keys, alg="ES256").ensure()
+    doc = make_oidc(signing_alg="ES256").browser.get("/.well-known/openid-configuration").json
+    assert doc["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+
+
+def test_only_algorithms_in_use_are_listed(oidc):
+    doc = oidc.browser.get("/.well-known/openid-configuration").json
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]

@@ -233,11 +233,15 @@ def test_redirect_uri_missing_at_token_when_it_was_sent_is_refused(oidc):
     assert response.json["error"] == "invalid_grant"
 
 
-def test_redirect_uri_may_be_omitted_on_both_sides_for_a_single_uri_client(oidc):
-    """RFC 6749 §4.1.3: redirect_uri is required at /token only if /authorize had it."""
-    code, _ = oidc.code(redirect_uri=None)
+def test_redirect_uri_is_required_at_both_ends_even_for_a_single_uri_client(oidc):
+    """OpenID Core §3.1.2.1 requires it at /authorize (it used to be optional for a
+    one-URI client); then RFC 6749 §4.1.3 requires it at /token too."""
+    refused = oidc.authorize(redirect_uri=None)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    assert oidc.room()["last_ticket"] == 0
+    code, _ = oidc.code()
     response = oidc.token(code, redirect_uri=None)
-    assert response.status_code == 200, response.json
+    assert response.status_code == 400 and response.json["error"] == "invalid_grant"
 
 
 # -- client authentication at /token -----------------------------------------

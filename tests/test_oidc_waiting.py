@@ -21,7 +21,8 @@ START_URI = "https://shop.example.com/start-login"
 
 
 def ticket_cookie(response) -> SimpleCookie:
-    [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("wr_shop=")]
+    names = ("wr_shop=", "__Host-wr_shop=")
+    [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(names)]
     return SimpleCookie(header)
 
 
@@ -49,7 +50,9 @@ def test_waiting_page_is_html_no_store_with_a_ticket_cookie(held):
 def test_ticket_cookie_is_secure_for_a_public_issuer(make_oidc):
     response = make_oidc(rooms=CLOSED_DOOR, issuer="https://wait.example.com").authorize()
     assert response.status_code == 200
-    assert ticket_cookie(response)["wr_shop"]["secure"] is True
+    # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
+    cookie = ticket_cookie(response)["__Host-wr_shop"]
+    assert cookie["secure"] is True and cookie["path"] == "/" and not cookie.get("domain")
 
 
 def test_reloading_the_waiting_page_keeps_the_same_ticket(held):

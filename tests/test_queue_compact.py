@@ -5,6 +5,8 @@ import pytest
 from oidc_adapter.room.engine import RoomEngine, UnknownTicket
 from oidc_adapter.room.settings import RoomSettings
 
+from .queue_support import pass_time
+
 
 @pytest.fixture
 def engine(redis_client, clock):
@@ -19,10 +21,7 @@ def test_only_tickets_ended_longer_ago_than_the_retention_are_forgotten(engine, 
     engine.finish("shop", ended_early.ticket, "done")
     engine.admit("shop", 1)
     engine.claim("shop", session.ticket)  # its session ends after 1,800 s
-    for _ in range(121):  # 3,630 s, the waiting two keep beating
-        clock.advance(30)
-        engine.status("shop", first.ticket)
-        engine.status("shop", second.ticket)
+    pass_time(engine, clock, 3630, step=15, beating=[first, second])  # as often as asked
 
     assert engine.compact("shop", 3600) == 1
 

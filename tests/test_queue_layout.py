@@ -10,11 +10,11 @@ import re
 from importlib import resources
 
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
-from oidc_adapter.room.scripts import SCRIPT_NAMES, lua_header, script_source
+from oidc_adapter.room.scripts import SCRIPT_NAMES, TIMING_NAMES, lua_header, script_source
 from oidc_adapter.room.states import NUMBERS
 from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS
 
-from .queue_support import make_engine, state_bytes
+from .queue_support import make_engine, pass_time, state_bytes
 
 GRACE = 60
 
@@ -40,9 +40,9 @@ def test_every_state_is_stored_as_its_number(redis_client, clock):
     record(engine.claim("shop", t["b"]))  # admitted
     record(engine.finish("shop", t["c"], "done"))
     record(engine.finish("shop", t["d"], "revoked"))
-    clock.advance(31)
+    pass_time(engine, clock, 31)
     record(engine.status("shop", t["e"]))  # expired: served, never claimed
-    clock.advance(GRACE + HEARTBEAT_GRANULE_SECONDS)
+    pass_time(engine, clock, GRACE + HEARTBEAT_GRANULE_SECONDS)
     record(engine.status("shop", t["g"], heartbeat=False))  # abandoned
     assert seen == NUMBERS
 
@@ -69,7 +69,7 @@ def test_admissions_are_counted_in_rate_buckets_of_the_python_width(redis_client
 def test_no_script_defines_the_shared_constants_itself():
     header = lua_header()
     lua = resources.files("oidc_adapter.room") / "lua"
-    shared = [*(n.upper() for n in NUMBERS), "STATE_NAMES", "GRANULE", "RATE_BUCKET"]
+    shared = [*(n.upper() for n in NUMBERS), "STATE_NAMES", *(n for n, _ in TIMING_NAMES)]
     for path in lua.iterdir():
         text = path.read_text()
         for name in shared:

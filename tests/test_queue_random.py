@@ -14,14 +14,19 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+from oidc_adapter.room.timing import OVERDUE_POLLS
+
 from .queue_support import GRANULE, STATE_CODES, make_engine, state_bytes
 
 TICKETS = 10_000
 RATE = 120  # per minute
 CAP = 120
 GRACE = 60
-BEAT_AFTER = GRACE - 5  # attentive tickets beat inside the grace period (steps are <= 1 s)
-CLAIM = 15
+CLAIM = 60
+# Attentive tickets beat inside the grace period, which is also four polls
+# (steps are <= 1 s): late for the hint, never overdue.
+BEAT_AFTER = GRACE - 5
+CLAIM_WITHIN = 18  # most who claim do so quickly; 15 % never do and their turn expires
 SESSION = 60
 CODE = {name: code for code, name in STATE_CODES.items()}
 
@@ -90,6 +95,7 @@ class Simulation:
         m.states.append(CODE["waiting"])
         m.waiting[n] = None
         m.ids[n], m.taken_s[n] = view.ticket, self.now
+        assert view.room.poll_seconds * OVERDUE_POLLS == GRACE
         if self.rng.random() < 0.1:
             m.abandoners.add(n)
         else:
@@ -203,7 +209,7 @@ class Simulation:
                 m.served[n] = now
                 self.longest_wait = max(self.longest_wait, now - m.taken_s[n])
                 if self.rng.random() < 0.85:
-                    self.schedule(self.rng.uniform(0, CLAIM + 3), "claim", n)
+                    self.schedule(self.rng.uniform(0, CLAIM_WITHIN), "claim", n)
         if served:
             # Served in number order, and nobody still waiting was passed over.
             assert served[0] > (m.served_order[-1] if m.served_order else 0)

@@ -68,6 +68,43 @@ def test_queue_survives_a_redis_restart(persistent_redis, clock):
     client.close()
 
 
+def outage(server: RedisServer, engine, clock, seconds: float) -> None:
+    """Redis is down for `seconds` of the engine's clock; every call fails meanwhile."""
+    server.stop()
+    clock.advance(seconds / 2)
+    with pytest.raises(redis.ConnectionError):
+        engine.state("shop")
+    clock.advance(seconds / 2)
+    server.start()
+
+
+def test_a_redis_outage_does_not_count_against_claim_or_grace(persistent_redis, clock):
+    """Issue 9, bug 3: a ticket served with claim 15 s, then a 16 s Redis stop:
+    its token request got "410 expired". A waiting ticket lost its place too."""
+    client = connect(persistent_redis.url)
+    engine = make_engine(
+        client, clock, admit_per_minute=0, waiting_grace_seconds=15, claim_seconds=15
+    )
+    served, waiting = engine.take("shop"), engine.take("shop")
+    engine.admit("shop", 1)
+    poll = 3  # the hint for these windows (checked at the end)
+    clock.advance(poll)  # both poll as asked, just before Redis goes away
+    assert engine.status("shop", served.ticket).state == "served"
+    assert engine.status("shop", waiting.ticket).state == "waiting"
+    clock.advance(poll - 1)
+    outage(persistent_redis, engine, clock, 16)
+    assert engine.claim("shop", served.ticket).state == "admitted"
+    view = engine.status("shop", waiting.ticket)
+    assert (view.state, view.position) == ("waiting", 1)
+    # The deadlines still run once the room is in use again.
+    for _ in range(16):
+        clock.advance(1)
+        engine.state("shop")
+    assert engine.status("shop", waiting.ticket).state == "abandoned"
+    assert view.room.poll_seconds == poll
+    client.close()
+
+
 def test_scripts_are_reloaded_after_the_server_forgets_them(redis_server, redis_client, clock):
     """After SCRIPT FLUSH (or a restart) the engine reloads its Lua on NOSCRIPT."""
     from oidc_adapter.room.engine import RoomEngine

@@ -6,7 +6,7 @@ import pytest
 
 from oidc_adapter.room.engine import RoomClosed
 
-from .queue_support import GRANULE, make_engine
+from .queue_support import GRANULE, make_engine, pass_time
 
 
 def take_many(engine, count: int, room: str = "shop") -> list:
@@ -38,14 +38,47 @@ def test_bucket_caps_the_burst_after_an_idle_period(redis_client, clock):
     assert (room.served, room.waiting) == (20, 15)
 
 
-def test_queue_all_admits_at_the_rate_without_bursts(redis_client, clock):
+@pytest.mark.parametrize("mode", ["auto", "queue_all"])
+@pytest.mark.parametrize("every", [1, 3, 30])
+def test_the_rate_holds_however_rarely_anyone_calls(redis_client, clock, mode, every):
+    """Issue 9, bug 1: tokens earned between two calls were kept only up to one
+    (queue_all) or one bucket (auto), so the real rate was the request rate."""
+    engine = make_engine(redis_client, clock, admit_per_minute=600, mode=mode)
+    take_many(engine, 400)
+    start = engine.state("shop").served
+    for _ in range(30 // every):
+        clock.advance(every)
+        engine.state("shop")
+    assert engine.state("shop").served - start == 300
+
+
+def test_queue_all_never_admits_ahead_of_the_schedule(redis_client, clock):
     engine = make_engine(redis_client, clock, admit_per_minute=60, mode="queue_all")
-    take_many(engine, 5)
-    assert engine.state("shop").served == 1
-    clock.advance(100)
-    assert engine.state("shop").served == 2
-    clock.advance(1)
-    assert engine.state("shop").served == 3
+    assert engine.take("shop").state == "served"  # an empty line: straight in
+    clock.advance(100)  # nobody waiting: the idle time banks one admission, not 100
+    tickets = take_many(engine, 5)
+    assert [t.state for t in tickets] == ["served"] + ["waiting"] * 4
+    for expected in tickets[1:]:
+        clock.advance(0.5)
+        assert engine.state("shop").cursor == expected.number - 1
+        clock.advance(0.5)
+        assert engine.state("shop").cursor == expected.number
+
+
+def test_a_full_room_banks_one_bucket_not_the_time_it_was_full(redis_client, clock):
+    engine = make_engine(
+        redis_client, clock, admit_per_minute=6, max_active=2, mode="queue_all", claim_seconds=60
+    )
+    first, second, *waiting = take_many(engine, 6)
+    pass_time(engine, clock, 20, beating=waiting)
+    assert [engine.claim("shop", t.ticket).state for t in (first, second)] == ["admitted"] * 2
+    pass_time(engine, clock, 100, beating=waiting)  # full: ten admissions' worth of time
+    engine.finish("shop", first.ticket)
+    engine.finish("shop", second.ticket)
+    # Two slots free, but queue_all banks one admission: one now, the next on schedule.
+    assert [engine.status("shop", t.ticket).state for t in waiting[:2]] == ["served", "waiting"]
+    pass_time(engine, clock, 10, beating=waiting[1:])
+    assert engine.status("shop", waiting[1].ticket).state == "served"
 
 
 def test_auto_queues_only_when_the_room_is_full(redis_client, clock):
@@ -121,28 +154,71 @@ def test_heartbeating_ticket_is_never_abandoned_and_silent_one_is_skipped(redis_
 def test_abandonment_is_seen_between_grace_and_grace_plus_granule(redis_client, clock):
     engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=30)
     silent, other = take_many(engine, 2)
-    clock.advance(29)
-    assert engine.status("shop", other.ticket).ahead == 1
-    clock.advance(GRANULE + 1)
-    view = engine.status("shop", other.ticket)
+    for _ in range(29):
+        clock.advance(1)
+        assert engine.status("shop", other.ticket).ahead == 1
+    for _ in range(GRANULE + 1):
+        clock.advance(1)
+        view = engine.status("shop", other.ticket)
     assert view.ahead == 0 and view.room.abandoned == 1
     assert engine.status("shop", silent.ticket).state == "abandoned"
 
 
 def test_late_poll_after_grace_does_not_revive_a_silent_ticket(redis_client, clock):
-    """Abandonment must not depend on whether someone else happened to call the room."""
+    """In a room in use, abandonment does not wait for a sweep to notice it."""
     engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=30)
     ticket = engine.take("shop")
-    clock.advance(31)
+    pass_time(engine, clock, 29, step=7)
+    clock.advance(2)  # a sweep would see the granule only later
     assert engine.status("shop", ticket.ticket).state == "abandoned"
     assert engine.state("shop").waiting == 0
+
+
+def test_a_silence_nobody_called_through_does_not_count_against_anyone(redis_client, clock):
+    """Longer than a poll period without a single call: the room could not be
+    reached, or nobody was there. Either way the grace period does not run."""
+    engine = make_engine(redis_client, clock, admit_per_minute=0, waiting_grace_seconds=30)
+    ticket = engine.take("shop")
+    poll = ticket.room.poll_seconds
+    clock.advance(300)
+    view = engine.status("shop", ticket.ticket, heartbeat=False)
+    assert (view.state, view.position) == ("waiting", 1)
+    # Only one poll period of the silence counted: the grace period runs on from there.
+    pass_time(engine, clock, 30 - poll - 1)
+    assert engine.status("shop", ticket.ticket, heartbeat=False).state == "waiting"
+    pass_time(engine, clock, GRANULE + 1)
+    assert engine.status("shop", ticket.ticket).state == "abandoned"
+
+
+def test_a_ticket_that_stopped_polling_is_skipped_when_its_turn_comes(redis_client, clock):
+    """Issue 9: 59 of 103 abandoned users were served before the sweep caught
+    them, each holding a slot for the claim window."""
+    engine = make_engine(
+        redis_client,
+        clock,
+        admit_per_minute=0,
+        max_active=1,
+        waiting_grace_seconds=120,
+        claim_seconds=15,
+    )
+    gone, late, present = take_many(engine, 3)
+    poll = 3  # a quarter of the claim window
+    pass_time(engine, clock, 3 * poll, step=poll, beating=[present])
+    engine.status("shop", late.ticket)  # missed two polls, then came back
+    pass_time(engine, clock, poll, step=poll, beating=[present])
+    room, admitted = engine.admit("shop", 1)
+    # Four polls missed: far inside the grace period, but nobody is there to claim.
+    assert (admitted, room.abandoned, room.active, room.cursor) == (1, 1, 1, late.number)
+    assert engine.status("shop", gone.ticket, heartbeat=False).state == "abandoned"
+    assert engine.status("shop", present.ticket).position == 1
+    assert room.poll_seconds == poll
 
 
 def test_unclaimed_turn_gives_its_slot_back(redis_client, clock):
     engine = make_engine(redis_client, clock, admit_per_minute=600, max_active=1, claim_seconds=15)
     unclaimed, nxt = take_many(engine, 2)
     assert (unclaimed.state, nxt.state) == ("served", "waiting")
-    clock.advance(14)
+    pass_time(engine, clock, 14)
     assert engine.status("shop", nxt.ticket).state == "waiting"
     clock.advance(1)
     assert engine.status("shop", nxt.ticket).state == "served"

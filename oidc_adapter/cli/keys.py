@@ -7,6 +7,7 @@ another user (root) could not be read by the workers.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,20 @@ from typing import Any
 
 import click
 
-from ..keys import ALGS, DEFAULT_MAX_TOKEN_LIFETIME, KeyInfo, KeyStore, KeyStoreError, store_for
+from ..config.kek import key_encryption_key
+from ..keys import (
+    ALGS,
+    DEFAULT_MAX_TOKEN_LIFETIME,
+    FileStorage,
+    KeyInfo,
+    KeyStorage,
+    KeyStore,
+    KeyStoreError,
+    RedisStorage,
+    store_for,
+)
 from ..keys.manifest import ACTIVE, NEXT, RETIRED, iso_time
-from .common import load_or_exit
+from .common import config_option, load_or_exit, redis_for
 
 #: A next key published for less than this before it signs may be unknown to
 #: relying parties that cache the JWKS (mod_auth_openidc refreshes hourly).
@@ -31,7 +43,7 @@ def _store_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "config_path",
         envvar="OIDC_ADAPTER_CONFIG",
         type=click.Path(dir_okay=False),
-        help="TOML config; its keys_dir, signing_alg and rooms are used.",
+        help="TOML config; its keys_backend, keys_dir, signing_alg and rooms are used.",
     )
     @click.option(
         "--keys-dir",
@@ -66,17 +78,15 @@ def _open_store(
         # An explicit directory wins even if OIDC_ADAPTER_CONFIG is set.
         store = KeyStore(keys_dir)
     else:
-        store = store_for(load_or_exit(config_path))
+        cfg = load_or_exit(config_path)
+        store = store_for(cfg, redis_client=redis_for(cfg) if cfg.keys_backend == "redis" else None)
     if max_token_lifetime is not None:
         store.max_token_lifetime = max_token_lifetime
     return store
 
 
-alg_option = click.option(
-    "--alg",
-    type=click.Choice(ALGS),
-    help="Algorithm of the new key [default: the config's signing_alg, else RS256].",
-)
+def _alg_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--alg", type=click.Choice(ALGS), help=f"{default}.")
 
 
 @click.group("keys")
@@ -86,39 +96,43 @@ def keys_cli() -> None:
 
 @keys_cli.command("generate")
 @_store_options
-@alg_option
+@_alg_option("Algorithm of the new key [default: the config's signing_alg, else RS256]")
 def generate_cmd(store: KeyStore, alg: str | None) -> None:
-    """First run: an active and a next key. Later: one more next key, published
-    now so relying parties know it before a later `rotate` makes it sign."""
+    """First key of an algorithm: an active and a next key. Later: one more next
+    key, published now so relying parties know it before a later `rotate` makes
+    it sign."""
     info = store.generate(alg)
     click.echo(f"{info.state}: {info.kid} ({info.alg})")
     if info.state == ACTIVE:
         for other in store.keys():
-            if other.state == NEXT:
+            if other.state == NEXT and other.alg == info.alg:
                 click.echo(f"next: {other.kid} ({other.alg})")
 
 
 @keys_cli.command("rotate")
 @_store_options
-@alg_option
+@_alg_option("Rotate only this algorithm's keys [default: every algorithm with an active key]")
 def rotate_cmd(store: KeyStore, alg: str | None) -> None:
-    """Promote the next key to active, retire the active one, create a fresh next key."""
+    """Promote the next key to active, retire the active one, create a fresh next
+    key: for each algorithm, each on its own keys."""
     before = {k.kid: k.state for k in store.keys()}
-    info = store.rotate(alg)
-    click.echo(f"active: {info.kid} ({info.alg})")
+    promoted = store.rotate(alg)
+    for info in promoted:
+        click.echo(f"active: {info.kid} ({info.alg})")
     for other in store.keys():
-        if before.get(other.kid) == ACTIVE:
+        if before.get(other.kid) == ACTIVE and other.state == RETIRED:
             click.echo(f"retired: {other.kid} (published until {iso_time(other.published_until)})")
         elif other.kid not in before and other.state == NEXT:
             click.echo(f"next: {other.kid} ({other.alg})")
-    published = (info.activated_at or 0) - info.created_at
-    if published < PREPUBLISH_ADVICE_SECONDS:
-        click.echo(
-            f"warning: {info.kid} was published only {published}s before it started signing; "
-            "relying parties that cached the JWKS earlier reject its tokens until they refresh "
-            "it (see keys/README.md)",
-            err=True,
-        )
+    for info in promoted:
+        published = (info.activated_at or 0) - info.created_at
+        if published < PREPUBLISH_ADVICE_SECONDS:
+            click.echo(
+                f"warning: {info.kid} was published only {published}s before it started "
+                "signing; relying parties that cached the JWKS earlier reject its tokens until "
+                "they refresh it (see keys/README.md)",
+                err=True,
+            )
 
 
 def _row(info: KeyInfo, now: int) -> list[str]:
@@ -142,7 +156,7 @@ def list_cmd(store: KeyStore) -> None:
     """Every published key with its state and times (UTC)."""
     infos = store.keys()
     if not infos:
-        click.echo(f"no keys in {store.directory}; run `oidc-adapter keys generate`", err=True)
+        click.echo(f"no keys in {store.location}; run `oidc-adapter keys generate`", err=True)
         return
     now = int(time.time())
     header = ["KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED", "PUBLISHED UNTIL"]
@@ -164,3 +178,36 @@ def retire_cmd(store: KeyStore, kid: str, force: bool) -> None:
     """Stop publishing KID (a retired or unused next key) and delete its file."""
     store.retire(kid, force=force)
     click.echo(f"dropped: {kid}")
+
+
+@keys_cli.command("migrate")
+@config_option
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["redis", "file"]),
+    required=True,
+    help="redis: copy keys_dir into Redis; file: copy Redis into keys_dir (to go back).",
+)
+def migrate_cmd(config_path: str, target: str) -> None:
+    """Copy every key, with its state and times, from one key store into the other,
+    which must be empty. Nothing RPs see changes (same kids, same signing key);
+    set keys_backend to the target and restart the servers afterwards."""
+    cfg = load_or_exit(config_path)
+    try:
+        kek = cfg.key_encryption_key or key_encryption_key(os.environ)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    in_redis: KeyStorage = RedisStorage(redis_for(cfg), kek)
+    on_disk: KeyStorage = FileStorage(cfg.keys_dir)
+    source, dest = (on_disk, in_redis) if target == "redis" else (in_redis, on_disk)
+    try:
+        copied = store_for(cfg, storage=dest).copy_from(store_for(cfg, storage=source))
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for info in copied:
+        click.echo(f"copied: {info.kid} ({info.alg}, {info.state})")
+    click.echo(
+        f'{len(copied)} keys now in {dest.location}; set keys_backend = "{target}" and restart '
+        f"every server (until then they keep using {source.location})"
+    )

@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "redis_url": "REDIS_URL",
     "admin_token": "OIDC_ADAPTER_ADMIN_TOKEN",
     "secret_key": "OIDC_ADAPTER_SECRET_KEY",
+    "trusted_proxies": "OIDC_ADAPTER_TRUSTED_PROXIES",
 }
 
 

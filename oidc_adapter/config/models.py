@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -22,9 +23,23 @@ from pydantic import (
 
 from ..room.settings import ROOM_NAME, Between, RoomSettings, worded
 from . import rules
-from .rules import HexColor, HttpUrl, Issuer, Origin, PathString, PathValue, SecureUrl, Text
+from .kek import key_encryption_key
+from .rules import (
+    CookieName,
+    CookiePath,
+    HexColor,
+    HttpUrl,
+    Issuer,
+    Network,
+    Origin,
+    PathString,
+    PathValue,
+    SecureUrl,
+    Text,
+)
 
 CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
+SigningAlg = Annotated[Literal["RS256", "ES256"], worded("must be RS256 or ES256")]
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,16 @@ class RoomConfig(RoomSettings):
     """Number, progress bar, links and buttons; needs 4.5:1 contrast with the background."""
     template_dir: PathString = ""
     """Your own waiting.html / layout.html and static/ files, relative to this file."""
+    return_origins: Annotated[tuple[Origin, ...], worded("must be a list of origins")] = ()
+    """Sites /wait/NAME may send visitors back to (redirect integration), each exactly
+    scheme://host[:port]; a return_to on any other origin gets an error page."""
+    default_return_to: HttpUrl | None = None
+    """Where /wait/NAME without return_to sends visitors (upstream mode); its origin
+    must be one of return_origins."""
+    handoff_cookie: CookieName = "wr_at"
+    """The site's cookie /auth/handoff sets; the site's gate reads it (?cookie= of /auth/verify)."""
+    handoff_cookie_path: CookiePath = "/"
+    """Path of that cookie: every gated path of the site must be under it."""
 
     _name: str = PrivateAttr("")
 
@@ -110,6 +135,16 @@ class RoomConfig(RoomSettings):
     def _template_dir(cls, value: str, info: ValidationInfo) -> str:
         return str(rules.folder(_source(info).base / value))
 
+    @field_validator("default_return_to")
+    @classmethod
+    def _default_return_to(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Held to the rules a visitor's return_to meets, so upstream mode cannot be
+        the one way around them."""
+        origins = info.data.get("return_origins")
+        if value is None or origins is None:
+            return value  # return_origins has its own problem
+        return rules.return_address(value, origins)
+
 
 class ClientConfig(Table):
     """A [clients.ID] table: a relying party (an ALB, nginx, a web app) and its room."""
@@ -137,6 +172,8 @@ class ClientConfig(Table):
     """Refuse authorization requests without a PKCE code challenge."""
     name: Annotated[str, worded("must be a string")] = ""
     """A display name; default: the client id."""
+    id_token_signed_response_alg: SigningAlg = "RS256"  # noqa: S105 (an algorithm name)
+    """Algorithm of this client's ID tokens (RS256, the OpenID default, or ES256)."""
 
     _client_id: str = PrivateAttr("")
 
@@ -201,6 +238,12 @@ class ClientConfig(Table):
 RoomName = Annotated[
     str, Field(pattern=ROOM_NAME.pattern), worded("room names use a-z, 0-9, '-' and '_' (max 63)")
 ]
+#: One server; a Sentinel-watched master (service name, optional db); a cluster's seed nodes.
+REDIS_URL = (
+    r"^(redis|rediss|unix)://"
+    r"|^redis\+sentinel://([^@/]*@)?[^/@]+:\d+(,[^/@]+:\d+)*/[^/]+(/\d+)?$"
+    r"|^redis\+cluster://([^@/]*@)?[^/@]+:\d+(,[^/@]+:\d+)*/?$"
+)
 ClientId = Annotated[
     str, Field(pattern=CLIENT_ID), worded("client ids use letters, digits and . _ ~ - (max 128)")
 ]
@@ -214,16 +257,30 @@ class Config(Table):
     redis_url: (
         Annotated[
             str,
-            Field(pattern=r"^(redis|rediss|unix)://"),
-            worded("must start with redis://, rediss:// or unix://"),
+            Field(pattern=REDIS_URL),
+            worded(
+                "must be redis://, rediss:// or unix://..., "
+                "redis+sentinel://host:port[,host:port...]/service_name[/db] "
+                "or redis+cluster://host:port[,host:port...]"
+            ),
         ]
         | None
     ) = None
-    """Omit for the embedded Redis under data_dir; REDIS_URL wins."""
+    """Omit for the embedded Redis under data_dir; REDIS_URL wins. Sentinel and
+    Cluster URLs list every sentinel or seed node, so one of them may be down."""
+    redis_wait_replicas: Annotated[int, Between(0, 5)] = 0
+    """Replicas that must hold a take or a claim (Redis WAIT) before the user is told
+    it succeeded, else 503: replication is asynchronous, so a failover can lose the
+    last acknowledged writes. Needs that many replicas alive besides the one a
+    failover promotes; 0 (default) does not wait."""
     data_dir: PathValue = Path("var")
     """State of the embedded Redis, relative to the config file."""
     keys_dir: PathValue = Path("keys")
     """The signing key store, relative to the config file."""
+    keys_backend: Annotated[Literal["file", "redis"], worded("must be file or redis")] = "file"
+    """Where signing keys live: "file" (keys_dir, shared by every host) or "redis"
+    (the app's Redis, private keys encrypted under OIDC_ADAPTER_KEY_ENCRYPTION_KEY),
+    so several hosts share keys without a shared filesystem."""
     admin_token: (
         Annotated[str, Field(min_length=16), worded("must be a string of at least 16 characters")]
         | None
@@ -234,14 +291,26 @@ class Config(Table):
         | None
     ) = None
     """Signs ticket cookies (else kept in Redis); OIDC_ADAPTER_SECRET_KEY wins."""
-    signing_alg: Annotated[Literal["RS256", "ES256"], worded("must be RS256 or ES256")] = "RS256"
-    """Algorithm of the signing keys."""
+    signing_alg: SigningAlg = "RS256"
+    """Algorithm of access tokens; ID tokens use each client's id_token_signed_response_alg."""
     room_state_max_age: Annotated[int, Between(0, 60)] = 2
     """Seconds browsers and proxies may cache the public room state."""
     translations_dir: PathValue | None = None
     """A folder of <locale>.json files merged over the built-in texts."""
     cors_origins: Annotated[tuple[Origin, ...], worded("must be a list of origins")] = ()
     """Web origins allowed to call the room JSON API from a browser."""
+    trusted_proxies: Annotated[
+        tuple[Network, ...],
+        BeforeValidator(rules.comma_list),
+        worded("must be a list of IP networks in CIDR form"),
+    ] = Field(default_factory=lambda: tuple(ip_network(n) for n in rules.LOOPBACK))
+    """Proxies whose X-Forwarded-Proto, -Host and -For count (CIDRs; behind an ALB,
+    the VPC's CIDR); OIDC_ADAPTER_TRUSTED_PROXIES (comma-separated) wins."""
+    hsts_max_age: Annotated[int, Between(0, 2 * 365 * 86400)] = 365 * 86400
+    """Strict-Transport-Security max-age sent with an https issuer; 0 sends none."""
+    verify_any_room: Annotated[bool, Field(strict=True), worded("must be true or false")] = True
+    """Whether /auth/verify without ?room= accepts a token of any room (true) or
+    refuses the request (false: every gate must name its room)."""
     rooms: Annotated[
         dict[RoomName, Annotated[RoomConfig, worded("must be a table")]],
         Field(min_length=1),
@@ -253,6 +322,30 @@ class Config(Table):
         worded("must be a table of [clients.ID] tables"),
     ] = Field(default_factory=dict)
     """The relying parties, by client id."""
+
+    _key_encryption_key: bytes | None = PrivateAttr(None)
+
+    @property
+    def key_encryption_key(self) -> bytes | None:
+        """The Redis key store's KEK (from the environment, never from the file)."""
+        return self._key_encryption_key
+
+    @field_validator("keys_backend")
+    @classmethod
+    def _backend_has_its_key(cls, backend: str, info: ValidationInfo) -> str:
+        if backend == "redis":
+            try:
+                key_encryption_key(_source(info).env)
+            except ValueError as exc:
+                raise rules.problem(str(exc)) from None
+        return backend
+
+    @model_validator(mode="after")
+    def _keep_key_encryption_key(self, info: ValidationInfo) -> Config:
+        # Checked by _backend_has_its_key; kept out of the fields so no dump shows it.
+        if self.keys_backend == "redis":
+            self._key_encryption_key = key_encryption_key(_source(info).env)
+        return self
 
     @property
     def insecure_localhost(self) -> bool:

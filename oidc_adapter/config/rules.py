@@ -6,6 +6,7 @@ annotated type bundling them; models.py attaches them to fields.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from ..i18n import check_translations
+from ..return_to import NOT_REGISTERED, ReturnToRefused, check_return_to
 from ..room.settings import worded
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -26,6 +28,8 @@ MAX_LOGO_BYTES = 512 * 1024
 #: The type of an error that carries the problems of a folder's files in its
 #: context, each reported at `field/file name`.
 FILE_PROBLEMS = "file_problems"
+#: Whose X-Forwarded-* headers count when nothing is configured: a proxy on this host.
+LOOPBACK = ("127.0.0.1/32", "::1/128")
 
 #: The waiting page's default colours (waiting.css uses the same). Room
 #: colours are checked against each other with these filling the gaps, so an
@@ -92,6 +96,30 @@ Issuer = Annotated[
     AfterValidator(lambda url: url.rstrip("/")),
 ]
 Origin = Annotated[str, worded(ORIGIN), AfterValidator(origin), AfterValidator(https_unless_local)]
+
+
+def return_address(value: str, origins: tuple[str, ...]) -> str:
+    """A room's default_return_to meets the rules of every visitor's return_to."""
+    try:
+        return check_return_to(value, origins)
+    except ReturnToRefused as exc:
+        if str(exc) == NOT_REGISTERED:
+            raise problem("its origin must be one of return_origins") from None
+        raise problem(str(exc)) from None
+
+
+#: RFC 6265 cookie-name characters a proxy config can carry unquoted.
+CookieName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    worded("must be a cookie name of letters, digits, '_', '.' and '-' (max 64)"),
+]
+#: A cookie Path attribute: no ';' or ',' that would end or split the header.
+CookiePath = Annotated[
+    str,
+    Field(pattern=r"^/[A-Za-z0-9._~!$&'()*+=:@%/-]{0,255}$"),
+    worded('must be a URL path starting with "/"'),
+]
 
 
 # -- colours -------------------------------------------------------------------------
@@ -181,3 +209,20 @@ def translations(path: Path) -> Path:
             {"count": len(found), "problems": found},
         )
     return path
+
+
+def comma_list(value: Any) -> Any:
+    """A list given as one string (from the environment): "a, b" -> ["a", "b"]."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def network(value: str) -> IPv4Network | IPv6Network:
+    try:
+        return ip_network(value)
+    except ValueError:
+        raise problem("must be an IP network in CIDR form such as 10.0.0.0/16") from None
+
+
+Network = Annotated[str, worded("must be an IP network string"), AfterValidator(network)]

@@ -2,7 +2,7 @@
 
 States change only by replacing this one file, so a rotation (next -> active,
 active -> retired) is a single atomic step for every reader: nobody can see
-two active keys or none. Key files are written before the manifest that
+two active keys of one algorithm, or none. Key files are written before the manifest that
 names them and deleted only after the manifest stops naming them.
 """
 
@@ -107,6 +107,7 @@ def loads(raw: bytes) -> list[KeyInfo]:
     kids = [r.kid for r in records]
     if len(set(kids)) != len(kids):
         raise KeyStoreError("manifest: a kid appears twice")
-    if sum(r.state == ACTIVE for r in records) > 1:
-        raise KeyStoreError("manifest: more than one active key")
+    active_algs = [r.alg for r in records if r.state == ACTIVE]
+    if len(set(active_algs)) != len(active_algs):
+        raise KeyStoreError("manifest: more than one active key of one algorithm")
     return records

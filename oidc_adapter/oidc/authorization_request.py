@@ -32,6 +32,7 @@ SINGLE_VALUED = (
     "prompt",
     "max_age",
     "ui_locales",
+    "response_mode",
 )
 UNSUPPORTED = (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported"))
 #: RFC 7636 §4.2: 43 to 128 characters of the unreserved set.
@@ -74,10 +75,7 @@ Refuse = Callable[[str, str], AuthorizationError]
 @dataclass(frozen=True)
 class AuthorizationRequest:
     client: Client
-    #: Where the answer goes (the client's only URI when the request named none).
     redirect_uri: str
-    #: As sent: empty when omitted, so /token need not repeat it (RFC 6749 §4.1.3).
-    requested_redirect_uri: str
     scope: str
     state: str | None
     nonce: str | None
@@ -114,8 +112,11 @@ def _verified_client(values: Params, clients: Mapping[str, Client]) -> tuple[Cli
             "The application that sent you here is not registered.",
             title="Unknown application",
         )
-    redirect_uri = values.get("redirect_uri") or client.get_default_redirect_uri()
-    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+    redirect_uri = values.get("redirect_uri")
+    if not redirect_uri:
+        # Required on every OpenID request (Core §3.1.2.1), even for a one-URI client.
+        raise AuthorizationError("invalid_request", "'redirect_uri' is required.")
+    if not client.check_redirect_uri(redirect_uri):
         raise AuthorizationError("invalid_request", "The return address is not registered.")
     return client, redirect_uri
 
@@ -134,6 +135,9 @@ def _check_shape(values: Params, refuse: Refuse) -> None:
             raise refuse(error, f"'{name}' is not supported.")
     if values.get("response_type") != "code":
         raise refuse("unsupported_response_type", "Only response_type=code is supported.")
+    if values.get("response_mode", "query") != "query":
+        # Silently answering in the query would break an RP that reads a fragment or form.
+        raise refuse("invalid_request", "Only response_mode=query is supported.")
 
 
 def _check_pkce(client: Client, challenge: str | None, method: str | None, refuse: Refuse) -> None:
@@ -167,7 +171,6 @@ def parse_authorization_request(
     return AuthorizationRequest(
         client=client,
         redirect_uri=redirect_uri,
-        requested_redirect_uri=values.get("redirect_uri") or "",
         scope=scope,
         state=state,
         nonce=values.get("nonce") or None,

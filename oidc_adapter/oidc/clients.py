@@ -24,11 +24,6 @@ class Client(ClientMixin):
     def get_client_id(self) -> str:
         return self.settings.client_id
 
-    def get_default_redirect_uri(self) -> str | None:
-        # Only a client with exactly one redirect URI may omit it (RFC 6749 §3.1.2.3).
-        uris = self.settings.redirect_uris
-        return uris[0] if len(uris) == 1 else None
-
     def get_allowed_scope(self, scope: str | None) -> str | None:
         """None (invalid_scope) without `openid`: a login here is always an OIDC login,
         and a plain OAuth request would take a place in line for no ID token."""

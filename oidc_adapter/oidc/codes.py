@@ -1,9 +1,11 @@
 """Authorization codes in Redis: short-lived, single use, replay-detecting.
 
 A code is stored under the SHA-256 of its value, so a Redis dump never holds
-a redeemable code. Redeeming is one GETDEL, so two concurrent exchanges can
-never both succeed; the redeemed marker outlives the code so a replay is
-recognised and the session it started can be revoked (RFC 6749 §4.1.2).
+a redeemable code. Redeeming is one script that deletes the code and sets a
+redeemed marker together, so two concurrent exchanges can never both succeed
+and the loser always finds the marker: the session the code started is then
+revoked, whichever request won (RFC 6749 §4.1.2, RFC 9700 §4.5). An exchange
+that fails before issuing tokens removes its marker again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class AuthorizationCode:
     """What a code stands for until /token redeems it."""
 
     client_id: str
-    #: As /authorize got it: empty when omitted, so /token need not repeat it.
+    #: /token must send the same one (RFC 6749 §4.1.3).
     redirect_uri: str
     scope: str
     nonce: str | None = None
@@ -56,12 +58,10 @@ class AuthorizationCode:
         return None
 
 
-def _key(code: str) -> str:
-    return "wr:code:" + hashlib.sha256(code.encode()).hexdigest()
-
-
-def _redeemed_key(code: str) -> str:
-    return "wr:code-redeemed:" + hashlib.sha256(code.encode()).hexdigest()
+def _keys(code: str) -> list[str]:
+    """The code's key and its redemption marker's: one hash tag, one cluster slot."""
+    digest = hashlib.sha256(code.encode()).hexdigest()
+    return [f"wr:code:{{{digest}}}", f"wr:code-redeemed:{{{digest}}}"]
 
 
 class CodeStore:
@@ -74,7 +74,7 @@ class CodeStore:
         )
 
     def save(self, code: str, data: AuthorizationCode) -> None:
-        self.client.set(_key(code), json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
+        self.client.set(_keys(code)[0], json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
 
     def redeem(self, code: str, client_id: str) -> AuthorizationCode | None:
         """Consume the code if it is this client's; None if unknown, expired or used.
@@ -82,20 +82,17 @@ class CodeStore:
         Another client presenting it leaves it in place, so a leaked code
         cannot be burnt by a different registered client.
         """
-        raw = self._redeem(keys=[_key(code)], args=[client_id])
+        raw = self._redeem(keys=_keys(code), args=[client_id, REDEEMED_TTL_SECONDS])
         return None if raw is None else AuthorizationCode(**json.loads(raw))
 
-    def mark_exchanged(self, code: str, data: AuthorizationCode) -> None:
-        """Remember a code that produced tokens, so a replay can revoke them."""
-        self.client.set(
-            _redeemed_key(code),
-            json.dumps({"room": data.room, "ticket": data.ticket}),
-            ex=REDEEMED_TTL_SECONDS,
-        )
+    def forget_redemption(self, code: str) -> None:
+        """An exchange that failed (wrong verifier, turn over) issued nothing: a
+        retry of its code is a mistake to refuse, not a replay to punish."""
+        self.client.delete(_keys(code)[1])
 
     def replayed(self, code: str) -> tuple[str, str] | None:
         """(room, ticket) of a code that was already redeemed, for revocation."""
-        raw = self.client.get(_redeemed_key(code))
+        raw = self.client.get(_keys(code)[1])
         if raw is None:
             return None
         data = json.loads(raw)

@@ -38,7 +38,6 @@ class CodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = [BASIC, POST]
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
-        self._code = code
         data = self.server.codes.redeem(code, client.get_client_id())
         if data is None:
             replay = self.server.codes.replayed(code)
@@ -50,6 +49,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 except RoomError:
                     pass
             return None
+        self.request.redeemed_code = code  # see Provider.handle_error_response
         return data
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -63,7 +63,6 @@ class CodeGrant(AuthorizationCodeGrant):
             return None
         if view.state != ADMITTED:
             return None
-        self.server.codes.mark_exchanged(self._code, authorization_code)
         return TicketUser(view, self.server.subject(view), authorization_code.auth_time)
 
 
@@ -76,7 +75,8 @@ class Pkce(CodeChallenge):
 
 
 class OpenIDExtension(OpenIDCode):
-    """ID tokens signed by our key store, expiring with the admitted session."""
+    """ID tokens signed by our key store with the client's algorithm, expiring with the
+    admitted session."""
 
     def __init__(self, server: Any):
         super().__init__(require_nonce=False)
@@ -91,14 +91,16 @@ class OpenIDExtension(OpenIDCode):
             return token
         user: TicketUser = grant.request.user
         code: AuthorizationCode = grant.request.authorization_code
+        client = grant.request.client
         token["id_token"] = self.server.tokens.id_token(
             sub=user.sub,
-            client_id=grant.request.client.get_client_id(),
+            client_id=client.get_client_id(),
             room=code.room,
             expires_at=user.view.session_expires_ms // 1000,
             auth_time=code.auth_time,
             nonce=code.nonce,
             access_token=token["access_token"],
             session=code.ticket,
+            alg=client.settings.id_token_signed_response_alg,
         )
         return token

@@ -11,6 +11,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError
 
+from ..authorizer import api_audience
 from ..config import Config
 from ..room.engine import RoomEngine
 from ..room.results import TicketView
@@ -51,6 +52,28 @@ class Provider(AuthorizationServer):
     def subject(self, view: TicketView) -> str:
         return subject_for(self._secret(), view.room.name, view.ticket)
 
+    def room_token(self, view: TicketView) -> dict[str, Any]:
+        """The access token of an admitted session outside OIDC (the direct API, the
+        redirect integration's handoff): audience the room's API, no client."""
+        assert view.session_expires_ms is not None
+        room = view.room.name
+        audience = api_audience(self.config.issuer, room)
+        token = self.tokens.bearer_response(
+            view,
+            sub=self.subject(view),
+            audience=audience,
+            client_id=f"room:{room}",
+            scope="",
+            auth_time=view.changed_s,
+        )
+        return {
+            **token,
+            "expires_at": view.session_expires_ms // 1000,
+            "room": room,
+            "session": view.ticket,
+            "audience": audience,
+        }
+
     def issue_code(self, request: AuthorizationRequest, view: TicketView, auth_time: int) -> str:
         """The redirect that answers a served login: a single-use code, `state`
         and `iss` (RFC 9207)."""
@@ -59,7 +82,7 @@ class Provider(AuthorizationServer):
             code,
             AuthorizationCode(
                 client_id=request.client.get_client_id(),
-                redirect_uri=request.requested_redirect_uri,
+                redirect_uri=request.redirect_uri,
                 scope=request.scope,
                 room=view.room.name,
                 ticket=view.ticket,
@@ -81,6 +104,13 @@ class Provider(AuthorizationServer):
             params.append(("state", state))
         params.append(("iss", self.config.issuer))
         return add_params_to_uri(uri, params)
+
+    def handle_error_response(self, request: Any, error: Any) -> Any:
+        """A token request that redeemed its code but failed issued nothing."""
+        code = getattr(request, "redeemed_code", None)
+        if code is not None:
+            self.codes.forget_redemption(code)
+        return super().handle_error_response(request, error)
 
     def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Client:
         """Authlib's hook, answered by the one client-authentication rule."""

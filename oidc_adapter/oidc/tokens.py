@@ -15,10 +15,14 @@ from typing import Any
 
 from joserfc import jwt
 
+from ..authorizer import HANDOFF_TOKEN_TYPE
 from ..keys import KeyStore
 from ..room.results import TicketView
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT type, not a secret)
+#: Long enough for one redirect and one server-to-server call, no longer:
+#: the token travels in a URL (see docs/integrations.md, "Redirect integration").
+HANDOFF_LIFETIME_SECONDS = 10
 
 
 def subject_for(secret: str, room: str, ticket: str) -> str:
@@ -34,14 +38,20 @@ def half_hash(value: str) -> str:
 
 
 class TokenIssuer:
-    """Signs what we issue with the key store's active key (its `kid` in every header)."""
+    """Signs what we issue with an active key of the key store (its `kid` in every header).
+
+    Access tokens always use the store's default algorithm (the config's
+    signing_alg): the authorizer and the APIs behind it verify them, and one
+    algorithm there is one fewer thing to configure. ID tokens use the
+    algorithm their client registered, which is what its RP checks.
+    """
 
     def __init__(self, issuer: str, keys: KeyStore):
         self.issuer = issuer
         self.keys = keys
 
-    def _sign(self, claims: dict[str, Any], typ: str) -> str:
-        kid, alg, key = self.keys.signing_key()
+    def _sign(self, claims: dict[str, Any], typ: str, alg: str | None = None) -> str:
+        kid, alg, key = self.keys.signing_key(alg)
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
 
     def access_token(
@@ -102,6 +112,37 @@ class TokenIssuer:
             "expires_in": max(1, (view.session_expires_ms - view.room.now_ms) // 1000),
         }
 
+    def handoff_token(
+        self,
+        *,
+        sub: str,
+        room: str,
+        session: str,
+        session_expires_at: int,
+        return_to: str,
+        audience: str,
+    ) -> str:
+        """The one-time pass /wait hands a served visitor back to the site with.
+
+        It names where it may be redeemed (`aud`, the site's origin) and
+        signs the exact `return_to` /wait validated, so redeeming it can only
+        ever redirect there; its `jti` is redeemed once (web/handoff.py).
+        """
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": audience,
+            "iat": now,
+            "exp": now + HANDOFF_LIFETIME_SECONDS,
+            "jti": secrets.token_urlsafe(16),
+            "sub": sub,
+            "room": room,
+            "sid": session,
+            "session_exp": session_expires_at,
+            "return_to": return_to,
+        }
+        return self._sign(claims, HANDOFF_TOKEN_TYPE)
+
     def id_token(
         self,
         *,
@@ -113,7 +154,9 @@ class TokenIssuer:
         nonce: str | None,
         access_token: str,
         session: str,
+        alg: str,
     ) -> str:
+        """`alg` is the client's id_token_signed_response_alg."""
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": sub,
@@ -127,4 +170,4 @@ class TokenIssuer:
         }
         if nonce:
             claims["nonce"] = nonce
-        return self._sign(claims, "JWT")
+        return self._sign(claims, "JWT", alg)

@@ -61,10 +61,11 @@ class RoomEngine:
         client: redis.Redis,
         rooms: dict[str, RoomSettings],
         clock: Clock | None = None,
+        wait_replicas: int = 0,
     ):
         self.client = client
         self.rooms = rooms
-        self._scripts = RoomScripts(client, clock)
+        self._scripts = RoomScripts(client, clock, wait_replicas)
 
     def _call(self, name: str, room: str, *args: object) -> dict[str, Any]:
         if room not in self.rooms:

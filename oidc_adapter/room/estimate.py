@@ -1,9 +1,16 @@
-"""Honest wait estimates from the admission rate actually measured.
+"""Honest wait estimates, from the schedule the room keeps rather than a guess.
 
-The configured rate is only a ceiling: a full room (max_active), a pause or
-an operator's manual admissions make the real rate differ, and people
-waiting deserve the real one. With no admissions measured yet we say so
-instead of inventing a number.
+The room serves by schedule: one ticket per 1/rate seconds whoever polls,
+and under `max_active` only as slots free, which the scripts report
+(`slot_ms`, assuming every session runs its full length). So the time of
+the n-th admission from now is known while nothing changes. People ahead
+who leave the line make a wait shorter: the range runs from "nobody ahead
+leaves" to "twice as many leave as have left so far", and the estimate is
+its middle. What the room cannot promise it does not estimate: a paused or
+closed room, and one that admits only by hand (`admit_per_minute` = 0).
+
+The admission rate measured from the rate history is still reported beside
+the estimate (`measured_admit_per_minute`), for operators.
 """
 
 from __future__ import annotations
@@ -14,9 +21,13 @@ from dataclasses import dataclass
 from .results import RoomView
 from .timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
-SHORT_WINDOW = 60
-LONG_WINDOW = RATE_BUCKET_SECONDS * RATE_BUCKETS_KEPT
-MIN_SPREAD = 0.15
+WINDOW = RATE_BUCKET_SECONDS * RATE_BUCKETS_KEPT
+#: Assume at least this share of the people ahead leave before their turn
+#: (a new room has seen nobody leave yet), and at most this one.
+MIN_LEAVE_SHARE = 0.05
+MAX_LEAVE_SHARE = 0.5
+#: Why there is no estimate, as the public JSON says it.
+MANUAL = "manual_admission"
 
 
 @dataclass(frozen=True)
@@ -35,48 +46,102 @@ class WaitEstimate:
         }
 
 
-def _rate(buckets: dict[int, int], now_s: int, window: int) -> float | None:
-    """Admissions per second over the window, counted from the first admission on
-    record when the room started admitting inside it. Counting from the first
-    admission *in the window* would overstate the pace of a room that admits in
-    bursts (a full room letting people in as sessions end)."""
+def measured_rate_per_minute(room: RoomView) -> float | None:
+    """Admissions per minute over the kept history, counted from the first
+    admission on record when the room started admitting inside it: counting
+    from the first admission *in the window* would overstate the pace of a
+    room that admits in bursts (a full room letting people in as sessions end)."""
+    buckets, now_s = room.rate_buckets, room.now_ms // 1000
     current = now_s // RATE_BUCKET_SECONDS
-    first = current - window // RATE_BUCKET_SECONDS + 1
+    first = current - WINDOW // RATE_BUCKET_SECONDS + 1
     inside = {b: c for b, c in buckets.items() if first <= b <= current and c > 0}
     if not inside:
         return None
     start = max(first, min(b for b, c in buckets.items() if c > 0)) * RATE_BUCKET_SECONDS
     elapsed = max(RATE_BUCKET_SECONDS, now_s - start + 1)
-    return sum(inside.values()) / elapsed
+    return sum(inside.values()) / elapsed * 60
 
 
-def measured_rate_per_minute(room: RoomView) -> float | None:
-    rate = _rate(room.rate_buckets, room.now_ms // 1000, LONG_WINDOW)
-    return None if rate is None else rate * 60
-
-
-def estimate_wait(people: int, room: RoomView) -> WaitEstimate | None:
-    """Seconds until `people` more tickets are served, with a low/high range."""
+def unavailable(room: RoomView) -> str | None:
+    """Why this room cannot promise a wait, or None when it can."""
     if room.mode in ("paused", "closed"):
+        return room.mode
+    if room.mode != "passthrough" and room.settings["admit_per_minute"] == 0:
+        return MANUAL
+    return None
+
+
+def leave_shares(room: RoomView, ahead: int, number: int) -> tuple[float, float]:
+    """Two readings of the share of people who leave the line before their turn
+    (give up, stop polling, are removed): among the tickets between the last
+    one served and ticket `number` (each still waiting or gone), and among all
+    who ever left the room's line. The first is local but sees leavers only
+    once they are noticed; the second is steady but slow to follow a change."""
+    issued = max(0, number - room.cursor - 1)
+    left_line = room.seq - room.waiting
+    overall = (left_line - room.served) / left_line if left_line > 0 else 0.0
+    local = (issued - ahead) / issued if issued > 0 else overall
+    return local, overall
+
+
+def _slot_seconds(room: RoomView, claim_polls: float) -> float | None:
+    """Seconds until the slot of the reply's place frees under max_active, each
+    round's claim coming `claim_polls` poll periods after its turn."""
+    if room.slot_ms is None:
         return None
-    if room.mode == "passthrough" or people <= 0:
-        return WaitEstimate(0, 0, 0, measured_rate_per_minute(room) or 0.0)
-    now_s = room.now_ms // 1000
-    rates = [
-        r for r in (_rate(room.rate_buckets, now_s, w) for w in (SHORT_WINDOW, LONG_WINDOW)) if r
-    ]
-    if not rates:
+    delay_ms = room.slot_rounds * claim_polls * room.poll_seconds * 1000
+    return max(0.0, room.slot_ms + delay_ms - room.now_ms) / 1000
+
+
+def _seconds_until(admissions: float, place: int, room: RoomView, slot: float | None) -> float:
+    """Seconds until the `admissions`-th admission from now (at most `place`):
+    by the rate, and not before a slot frees under max_active. `slot` is when
+    the slot for `place` frees; fewer admissions need proportionally fewer of
+    the slots beyond those free now."""
+    by_rate = admissions / (room.settings["admit_per_minute"] / 60)
+    free = room.settings["max_active"] - room.active
+    if slot is None or admissions <= free:
+        return by_rate
+    return max(by_rate, slot * min(1.0, (admissions - free) / max(1, place - free)))
+
+
+def leavers_band(room: RoomView, ahead: int, number: int) -> tuple[float, float]:
+    """How many of the `ahead` people before a ticket will leave unserved, at
+    least and at most: the lower and the higher reading of the share, give or
+    take two standard deviations (each one leaves or not, so the count is about
+    Poisson). The high side assumes a small share even in a room nobody has
+    left yet."""
+    shares = leave_shares(room, ahead, number)
+    expected = ahead * min(shares)
+    cautious = ahead * min(MAX_LEAVE_SHARE, max(MIN_LEAVE_SHARE, *shares))
+    return (
+        max(0.0, expected - 2 * math.sqrt(expected)),
+        min(float(ahead), cautious + 2 * math.sqrt(cautious)),
+    )
+
+
+def estimate_wait(room: RoomView, ahead: int, number: int) -> WaitEstimate | None:
+    """Seconds until ticket `number`, with `ahead` people before it, is served
+    (for a newcomer: the next number, behind everyone waiting), as a range from
+    "many ahead leave, the next admission is due now, sessions are claimed at
+    once" to "few leave, it is a whole interval away, each claim takes a poll"."""
+    if unavailable(room):
         return None
-    # A rate lowered mid-event caps what was measured before the change;
-    # with no configured rate (manual admission only) the measurement stands.
-    ceiling = room.settings["admit_per_minute"] / 60 or math.inf
-    rates = [min(r, ceiling) for r in rates]
-    middle = sum(rates) / len(rates)
-    fast = max(max(rates), middle * (1 + MIN_SPREAD))
-    slow = min(min(rates), middle * (1 - MIN_SPREAD))
+    rate = room.settings["admit_per_minute"]
+    if room.mode == "passthrough":
+        return WaitEstimate(0, 0, 0, float(rate))
+    place = ahead + 1
+    few, many = leavers_band(room, ahead, number)
+    slow = _seconds_until(place - few, place, room, _slot_seconds(room, 1.0))
+    fast = _seconds_until(place - 1 - many, place, room, _slot_seconds(room, 0.0))
+    # A turn is noticed at the next call to the room: the waiting poll about
+    # once per poll period each, so a quiet room notices up to a period late.
+    notice = room.poll_seconds / max(1, room.waiting)
+    low = math.floor(fast)
+    high = math.ceil(slow + notice)
     return WaitEstimate(
-        seconds=math.ceil(people / middle),
-        low=math.floor(people / fast),
-        high=math.ceil(people / slow),
-        rate_per_minute=middle * 60,
+        seconds=round((low + high) / 2),
+        low=low,
+        high=high,
+        rate_per_minute=60 * place / slow if slow > 0 else float(rate),
     )

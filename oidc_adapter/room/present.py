@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .estimate import estimate_wait, measured_rate_per_minute
+from .estimate import estimate_wait, measured_rate_per_minute, unavailable
 from .results import RoomView, TicketView
 from .states import ADMITTED, SERVED, WAITING
 
-#: A waiting ticket should beat several times per grace period, so one lost
-#: poll (a phone switching networks) never costs anyone their place.
-BEATS_PER_GRACE = 4
-
 
 def heartbeat_interval(room: RoomView) -> int:
-    return max(5, min(30, room.settings["waiting_grace_seconds"] // BEATS_PER_GRACE))
+    """How often to poll: the scripts' own hint, which they also rely on to
+    tell clients that stopped polling from clients that could not reach us."""
+    return room.poll_seconds
 
 
 def room_json(room: RoomView) -> dict[str, Any]:
-    estimate = estimate_wait(room.waiting + 1, room)
+    estimate = estimate_wait(room, room.waiting, room.seq + 1)
     rate = measured_rate_per_minute(room)
     return {
         "room": room.name,
@@ -33,6 +31,7 @@ def room_json(room: RoomView) -> dict[str, Any]:
         "admit_per_minute": room.settings["admit_per_minute"],
         "measured_admit_per_minute": None if rate is None else round(rate, 1),
         "estimated_wait_for_newcomer": estimate.as_json() if estimate else None,
+        "estimate_unavailable": unavailable(room),
         "updated_at": room.now_ms // 1000,
     }
 
@@ -54,11 +53,12 @@ def ticket_json(view: TicketView) -> dict[str, Any]:
         "heartbeat_seconds": heartbeat_interval(room),
     }
     if view.state == WAITING:
-        estimate = estimate_wait(view.position or 1, room)
+        estimate = estimate_wait(room, view.ahead or 0, view.number)
         out.update(
             position=view.position,
             ahead=view.ahead,
             estimated_wait=estimate.as_json() if estimate else None,
+            estimate_unavailable=unavailable(room),
         )
     elif view.state == SERVED:
         out["claim_by"] = view.changed_s + room.settings["claim_seconds"]

@@ -28,6 +28,16 @@ class RoomView:
     now_ms: int
     rate_buckets: dict[int, int]
     settings: dict[str, Any]
+    #: The poll hint (`heartbeat_seconds`), computed by the scripts, which also
+    #: use it to tell a silence from clients polling as asked.
+    poll_seconds: int
+    #: When (ms) a slot under max_active frees for the waiting ticket this reply
+    #: is about, or for a newcomer, if sessions run their length and are claimed
+    #: at once; None when no cap applies...
+    slot_ms: int | None = None
+    #: ...and how many rounds of max_active sessions that takes, each one with
+    #: a claim that may come up to a poll period late.
+    slot_rounds: int = 0
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
@@ -51,6 +61,9 @@ class RoomView:
             now_ms=int(raw["now_ms"]),
             rate_buckets={int(k): int(v) for k, v in rate.items()},
             settings=settings,
+            poll_seconds=int(raw["poll_s"]),
+            slot_ms=int(raw["slot_ms"]) if "slot_ms" in raw else None,
+            slot_rounds=int(raw.get("slot_rounds", 0)),
         )
 
 

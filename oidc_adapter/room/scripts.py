@@ -17,10 +17,11 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
+from . import timing
+from .durability import DURABLE_SCRIPTS, run_durably
 from .keyspace import ROOM_KEYS, room_keys
 from .results import as_dict
 from .states import NUMBERS
-from .timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 SCRIPT_NAMES = (
     "take",
@@ -35,15 +36,24 @@ SCRIPT_NAMES = (
     "migrate",
 )
 
+#: Lua name -> constant of `timing.py`.
+TIMING_NAMES = (
+    ("GRANULE", "HEARTBEAT_GRANULE_SECONDS"),
+    ("RATE_BUCKET", "RATE_BUCKET_SECONDS"),
+    ("RATE_KEEP", "RATE_BUCKETS_KEPT"),
+    ("POLLS_PER_WINDOW", "POLLS_PER_WINDOW"),
+    ("POLL_MIN", "POLL_MIN_SECONDS"),
+    ("POLL_MAX", "POLL_MAX_SECONDS"),
+    ("OVERDUE_POLLS", "OVERDUE_POLLS"),
+)
+
 
 def lua_header() -> str:
     """The constants every script shares, written from the Python tables."""
     ordered = sorted(NUMBERS, key=NUMBERS.__getitem__)
     lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
     lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
-    lines.append(f"local GRANULE = {HEARTBEAT_GRANULE_SECONDS}")
-    lines.append(f"local RATE_BUCKET = {RATE_BUCKET_SECONDS}")
-    lines.append(f"local RATE_KEEP = {RATE_BUCKETS_KEPT}")
+    lines += [f"local {name} = {getattr(timing, source)}" for name, source in TIMING_NAMES]
     lines += [f"local K_{name.upper()} = KEYS[{i}]" for i, (name, _) in enumerate(ROOM_KEYS, 1)]
     return "\n".join(lines) + "\n"
 
@@ -65,8 +75,9 @@ Clock = Callable[[], int]
 class RoomScripts:
     """The registered scripts of one Redis connection, called on one clock."""
 
-    def __init__(self, client: redis.Redis, clock: Clock | None = None):
+    def __init__(self, client: redis.Redis, clock: Clock | None = None, wait_replicas: int = 0):
         self._clock = clock
+        self._client, self._wait_replicas = client, wait_replicas
         self._scripts: dict[str, Script] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
@@ -74,4 +85,8 @@ class RoomScripts:
     def __call__(self, name: str, room: str, *args: object) -> dict[str, Any]:
         """Run script `name` on `room`; the reply's key/value pairs as a dict."""
         now = "" if self._clock is None else str(int(self._clock()))
-        return as_dict(self._scripts[name](keys=room_keys(room), args=[now, *args]))
+        keys, argv = room_keys(room), [now, *args]
+        if self._wait_replicas and name in DURABLE_SCRIPTS:
+            script, replicas = self._scripts[name], self._wait_replicas
+            return as_dict(run_durably(script, self._client, keys, argv, replicas))
+        return as_dict(self._scripts[name](keys=keys, args=argv))

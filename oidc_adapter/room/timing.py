@@ -8,3 +8,15 @@ HEARTBEAT_GRANULE_SECONDS = 5
 RATE_BUCKET_SECONDS = 10
 #: ...and this many buckets are kept, which bounds the estimate's window.
 RATE_BUCKETS_KEPT = 30
+
+#: The poll hint (`heartbeat_seconds`) is the shorter of the grace and claim
+#: windows divided by this, so a client that follows it learns of its turn with
+#: three more polls' worth of time left to claim it (or to retry a lost beat).
+POLLS_PER_WINDOW = 4
+#: ...within these bounds (grace and claim are at least 15 s, so the lower one
+#: never shortens a window below four polls).
+POLL_MIN_SECONDS = 3
+POLL_MAX_SECONDS = 30
+#: A waiting ticket whose last beat is this many polls old when its turn comes
+#: is not served but abandoned: its holder missed three polls in a row.
+OVERDUE_POLLS = 4

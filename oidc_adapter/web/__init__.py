@@ -6,6 +6,7 @@
 | `token`, `userinfo`, `discovery` | the rest of the OpenID provider |
 | `rooms_api`, `tickets_api` | the room and ticket JSON API (direct integration) |
 | `sessions_api`, `forward_auth` | the protected site: end a session, gate a request |
+| `wait`, `handoff` | the redirect integration: wait, then hand the visitor back to the site |
 | `admin_api`, `health` | operators and orchestrators |
 | `pages`, `branding` | the waiting and error pages and their files |
 
@@ -17,22 +18,27 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..config import Config
 from . import (
     admin_api,
     authorize,
     branding,
     discovery,
     forward_auth,
+    handoff,
     health,
     rooms_api,
     sessions_api,
     tickets_api,
     token,
     userinfo,
+    wait,
 )
 from .cors import register_cors
 from .errors import register_error_handlers
 from .pages import TEMPLATE_FOLDER
+from .proxies import TrustedProxies
+from .security_headers import register_security_headers
 
 BLUEPRINTS = (
     authorize.bp,
@@ -43,15 +49,20 @@ BLUEPRINTS = (
     tickets_api.bp,
     sessions_api.bp,
     forward_auth.bp,
+    wait.bp,
+    handoff.bp,
     admin_api.bp,
     health.bp,
     branding.bp,
 )
 
 
-def register(app: Flask, cors_origins: tuple[str, ...]) -> None:
+def register(app: Flask, config: Config) -> None:
+    """Every blueprint and the cross-cutting parts: errors, CORS, proxies, headers."""
+    app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     register_error_handlers(app)
-    register_cors(app, cors_origins)
+    register_cors(app, config.cors_origins)
+    register_security_headers(app, config)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+import redis
+from flask import Blueprint, Response, redirect, request, url_for
 
 from ..config import RoomConfig
 from ..oidc.authorization_request import (
@@ -27,7 +28,6 @@ from ..room.engine import RoomClosed, UnknownTicket
 from ..room.results import TicketView
 from ..services import services
 from . import pages, ticket_cookie
-from .errors import REDIS_DOWN, RETRY_AFTER
 from .responses import no_store
 
 bp = Blueprint("authorize", __name__)
@@ -121,11 +121,7 @@ def authorize() -> Response:
 
 def _waiting(view: TicketView, room: RoomConfig) -> Response:
     query = urlencode(list(request.values.items(multi=True)))
-    continue_url = url_for("authorize.authorize") + "?" + query
-    status_url = url_for("rooms_api.ticket_status", room=room.name, ticket=view.ticket)
-    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-        return pages.waiting_json(view, room, continue_url, status_url)
-    return pages.waiting_page(view, room, continue_url, status_url)
+    return pages.waiting_response(view, room, url_for("authorize.authorize") + "?" + query)
 
 
 @bp.errorhandler(AuthorizationError)
@@ -136,17 +132,5 @@ def refused(exc: AuthorizationError) -> Response:
     return pages.error_page(400, exc.title, exc.description)
 
 
-def unavailable(exc: Exception) -> Response:
-    """A browser in the middle of a login gets a page, not JSON."""
-    current_app.logger.warning("redis unavailable: %s", exc)
-    page = pages.error_page(
-        503,
-        "The waiting room is briefly unavailable",
-        "Nobody loses their place: please reload this page in a few seconds.",
-    )
-    page.headers.update(RETRY_AFTER)
-    return page
-
-
-for _kind in REDIS_DOWN:
-    bp.register_error_handler(_kind, unavailable)
+#: A browser in the middle of a login gets a page, not JSON.
+bp.register_error_handler(redis.RedisError, pages.store_outage_page)

@@ -79,7 +79,6 @@ def _cached(response: Response, max_age: int, csp: str | None = None) -> Respons
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     if csp:
         response.headers["Content-Security-Policy"] = csp
-        response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

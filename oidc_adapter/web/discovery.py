@@ -15,7 +15,6 @@ CLAIMS = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "r
 def discovery() -> Response:
     svc = services()
     issuer = svc.config.issuer
-    published = {key["alg"] for key in svc.provider.tokens.keys.public_jwks()["keys"]}
     response = jsonify(
         {
             "issuer": issuer,
@@ -27,11 +26,12 @@ def discovery() -> Response:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": sorted({svc.config.signing_alg} | published),
-            "userinfo_signing_alg_values_supported": ["none"],
+            # The algorithms in use, each with an active key: RS256 always (Discovery §3),
+            # ES256 when the access tokens or a client's ID tokens use it.
+            "id_token_signing_alg_values_supported": list(svc.provider.tokens.keys.algs),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile"],
+            "scopes_supported": ["openid"],  # no profile claim exists to promise
             "claims_supported": CLAIMS,
             "prompt_values_supported": ["none", "login"],
             "claims_parameter_supported": False,

@@ -17,8 +17,29 @@ from ..authorizer.verify import RETRY_AFTER_SECONDS
 from ..room.engine import RoomClosed, RoomError, UnknownRoom, UnknownTicket
 from .responses import json_error
 
-#: Redis could not be reached (or is still loading): a 503 with Retry-After, never a 500.
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+#: Redis cannot serve us now: unreachable, or still loading...
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis.ConnectionError,  # also Sentinel's MasterNotFoundError while none is elected
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.ClusterDownError,  # a cluster shard has no master yet
+    redis.exceptions.TryAgainError,  # a cluster slot is being moved
+)
+#: ...or it refuses writes: out of memory, a replica after a failover, a failing
+#: disk. Redis sends these as error codes, also from inside a script.
+REFUSING_WRITES = ("OOM", "READONLY", "MASTERDOWN", "MISCONF", "NOREPLICAS")
+
+
+def store_unavailable(exc: Exception) -> bool:
+    """Whether a Redis error means "come back shortly" (503), not a bug of ours (500)."""
+    if isinstance(exc, REDIS_DOWN):
+        return True
+    message = str(exc)
+    return isinstance(exc, redis.ResponseError) and any(
+        message.startswith(code) or f"-{code} " in message for code in REFUSING_WRITES
+    )
+
+
 RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
@@ -62,17 +83,17 @@ def register_error_handlers(app: Flask) -> None:
                 return json_error(status, error, description)
         return json_error(409, exc.code, "The room refused this operation.")
 
-    def _redis_down(exc: Exception) -> Response:
+    @app.errorhandler(redis.RedisError)
+    def _redis_error(exc: redis.RedisError) -> Response:
+        if not store_unavailable(exc):
+            return _unexpected(exc)
         app.logger.warning("redis unavailable: %s", exc)
         return json_error(
             503,
             "temporarily_unavailable",
-            "The queue store is unreachable; try again shortly.",
+            "The queue store is unavailable; try again shortly.",
             RETRY_AFTER,
         )
-
-    for kind in REDIS_DOWN:
-        app.register_error_handler(kind, _redis_down)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -9,6 +9,7 @@ from ..authorizer import Denied
 from ..authorizer.wsgi import denial, identity_headers, request_token
 from ..services import services
 from . import validate
+from .errors import ApiError
 from .responses import no_store
 
 bp = Blueprint("forward_auth", __name__)
@@ -19,9 +20,13 @@ ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 @bp.route("/auth/verify", methods=ANY_METHOD, provide_automatic_options=False)
 def verify() -> Response:
-    """`?room=` limits it to one room; `?cookie=` names a token cookie."""
+    """`?room=` limits it to one room (without it: any room's token, unless
+    `verify_any_room = false`); `?cookie=` names a token cookie."""
+    svc = services()
     room = request.args.get("room")
-    gate = services().authorizer(validate.known_room(room) if room else None)
+    if not room and not svc.config.verify_any_room:
+        raise ApiError(400, "invalid_request", "Name the room this gate protects: ?room=NAME.")
+    gate = svc.authorizer(validate.known_room(room) if room else None)
     token = request_token(
         request.headers.get("Authorization"),
         request.headers.get("Cookie"),

@@ -13,12 +13,23 @@ from .responses import no_store
 
 bp = Blueprint("health", __name__)
 
+READY_PROBE_KEY = "wr:readyz"
+
 #: Extra readiness checks other parts register (e.g. "a signing key is loaded").
 ReadinessCheck = Callable[[], tuple[str, bool]]
 
 
 def add_readiness_check(app: Flask, check: ReadinessCheck) -> None:
     app.extensions.setdefault("readiness_checks", []).append(check)
+
+
+def _redis_writable() -> bool:
+    """Reachable is not enough: out of memory, or a replica after a failover, Redis
+    answers PING but refuses every ticket. A tiny expiring write tells."""
+    try:
+        return bool(services().redis.set(READY_PROBE_KEY, "1", px=10_000))
+    except redis.RedisError:
+        return False
 
 
 @bp.get("/healthz")
@@ -28,11 +39,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    checks: dict[str, bool] = {}
-    try:
-        checks["redis"] = bool(services().redis.ping())
-    except redis.RedisError:
-        checks["redis"] = False
+    checks = {"redis": _redis_writable()}
     for check in current_app.extensions.get("readiness_checks", []):
         name, ok = check()
         checks[name] = ok

@@ -13,15 +13,18 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import redis
 from flask import Response, current_app, jsonify, request, url_for
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from ..config import RoomConfig
 from ..i18n import Translator, catalog
+from ..return_to import origin_of
 from ..room.present import ticket_json
 from ..room.results import TicketView
 from ..services import services
 from .branding import branding_urls, static_url
+from .errors import RETRY_AFTER, store_unavailable
 from .responses import no_store
 
 TEMPLATE_FOLDER = str(resources.files("waiting_page") / "templates")
@@ -36,12 +39,11 @@ MAX_REFRESH_SECONDS = 30
 MIN_ROOM_POLL_SECONDS = 2
 
 
-def _page_headers(response: Response, lang: str) -> Response:
+def _page_headers(response: Response, lang: str, csp: str = CSP) -> Response:
     """Per-user pages: never stored by any cache, never framed, no referrer leaks."""
     no_store(response)
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = csp
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Content-Language"] = lang
     response.vary.update(("Accept", "Accept-Language"))
@@ -68,13 +70,16 @@ def _environment(room: RoomConfig | None) -> Environment:
     return env
 
 
-def _render(name: str, room: RoomConfig | None, t: Translator, **context: Any) -> str:
+def _render(
+    name: str, room: RoomConfig | None, t: Translator, base: str = "", **context: Any
+) -> str:
+    """`base` prefixes our static files: the issuer, for a page shown on another site."""
     title = t.room_text(room.name, "title", room.title) if room else ""
     context.update(
         t=t,
         room=room,
-        css_url=static_url("waiting.css"),
-        js_url=static_url("waiting.js"),
+        css_url=base + static_url("waiting.css"),
+        js_url=base + static_url("waiting.js"),
         room_asset=lambda filename: url_for(
             "branding.room_file", room=room.name if room else "", filename=filename
         ),
@@ -130,6 +135,14 @@ def waiting_page(
     return _page_headers(Response(html, mimetype="text/html"), t.lang)
 
 
+def waiting_response(view: TicketView, room: RoomConfig, continue_url: str) -> Response:
+    """The hold: the waiting page, or its JSON mode for `Accept: application/json`."""
+    status_url = url_for("rooms_api.ticket_status", room=room.name, ticket=view.ticket)
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+        return waiting_json(view, room, continue_url, status_url)
+    return waiting_page(view, room, continue_url, status_url)
+
+
 def waiting_json(
     view: TicketView, room: RoomConfig, continue_url: str, status_url: str
 ) -> Response:
@@ -154,15 +167,37 @@ def waiting_json(
     return response
 
 
-def error_page(status: int, title: str, message: str) -> Response:
-    """The page for requests we must not redirect; known texts are shown translated."""
+def error_page(status: int, title: str, message: str, *, elsewhere: bool = False) -> Response:
+    """The page for requests we must not redirect; known texts are shown translated.
+
+    `elsewhere`: the page is served on a site's own domain (through its proxy,
+    /auth/handoff), so its stylesheet comes from our origin, the one the CSP names.
+    """
     t = translator()
     errors = t.messages.get("errors", {})
+    issuer = services().config.issuer if elsewhere else ""
     html = _render(
         "error.html",
         None,
         t,
+        base=issuer,
         title=errors.get(title, title),
         message=errors.get(message, message),
     )
-    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang)
+    csp = CSP.replace("style-src 'self'", f"style-src {origin_of(issuer)}") if issuer else CSP
+    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang, csp)
+
+
+def store_outage_page(exc: redis.RedisError) -> Response:
+    """Error handler of the browser pages: during a Redis outage a browser gets a
+    page to reload, not JSON; any other Redis error is a bug of ours (a 500)."""
+    if not store_unavailable(exc):
+        raise exc
+    current_app.logger.warning("redis unavailable: %s", exc)
+    page = error_page(
+        503,
+        "The waiting room is briefly unavailable",
+        "Nobody loses their place: please reload this page in a few seconds.",
+    )
+    page.headers.update(RETRY_AFTER)
+    return page

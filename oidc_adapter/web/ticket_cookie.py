@@ -15,6 +15,9 @@ from flask import Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
 COOKIE_PREFIX = "wr_"
+#: With an https issuer the cookie is `__Host-wr_<room>`: browsers then refuse it
+#: unless Secure, host-only and Path=/, so a sibling subdomain cannot plant one.
+HOST_PREFIX = "__Host-"
 MAX_AGE_SECONDS = 7 * 86400
 REQUEST_FIELDS = ("client_id", "redirect_uri", "state", "nonce", "code_challenge", "scope")
 
@@ -35,12 +38,15 @@ def _serializer(secret: str, room: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=f"ticket-cookie:{room}")
 
 
-def cookie_name(room: str) -> str:
-    return COOKIE_PREFIX + room
+def cookie_name(room: str, secure: bool) -> str:
+    return (HOST_PREFIX if secure else "") + COOKIE_PREFIX + room
 
 
 def read(request: Request, secret: str, room: str) -> TicketCookie | None:
-    raw = request.cookies.get(cookie_name(room))
+    """The browser's ticket; a cookie set before the prefix existed still counts."""
+    raw = request.cookies.get(cookie_name(room, True)) or request.cookies.get(
+        cookie_name(room, False)
+    )
     if not raw:
         return None
     try:
@@ -55,7 +61,7 @@ def write(response: Response, secret: str, room: str, cookie: TicketCookie, secu
         {"t": cookie.ticket, "r": cookie.request, "s": cookie.started}
     )
     response.set_cookie(
-        cookie_name(room),
+        cookie_name(room, secure),
         value,
         max_age=MAX_AGE_SECONDS,
         secure=secure,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..authorizer import api_audience
 from ..room.present import heartbeat_interval, ticket_json
 from ..room.results import TicketView
 from ..room.states import ADMITTED, DONE
@@ -67,27 +66,7 @@ def _require_ticket_owner(room: str, ticket: str) -> None:
 
 
 def _token_response(view: TicketView) -> Response:
-    svc = services()
-    room = view.room.name
-    audience = api_audience(svc.config.issuer, room)
-    token = svc.provider.tokens.bearer_response(
-        view,
-        sub=svc.provider.subject(view),
-        audience=audience,
-        client_id=f"room:{room}",
-        scope="",
-        auth_time=view.changed_s,
-    )
-    assert view.session_expires_ms is not None
-    return no_store(
-        jsonify(
-            **token,
-            expires_at=view.session_expires_ms // 1000,
-            room=room,
-            session=view.ticket,
-            audience=audience,
-        )
-    )
+    return no_store(jsonify(services().provider.room_token(view)))
 
 
 @bp.delete("/<room>/tickets/<ticket>")

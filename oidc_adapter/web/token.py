@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from flask import Blueprint, Response, request
 
 from ..services import services
@@ -18,7 +19,11 @@ def token() -> Response:
     repeated = next((n for n in TOKEN_PARAMS if len(request.form.getlist(n)) > 1), None)
     if repeated:
         return json_error(400, "invalid_request", f"'{repeated}' is repeated.")
-    response = no_store(services().provider.create_token_response())
+    try:
+        response = no_store(services().provider.create_token_response())
+    except InsecureTransportError:
+        # Plain http reached us for an https issuer: a proxy not in trusted_proxies.
+        return json_error(400, "invalid_request", "Token requests must use https.")
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = CHALLENGE
     return response

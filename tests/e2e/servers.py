@@ -420,6 +420,7 @@ class NodeRp(Process):
         pkce: bool = True,
         userinfo: bool = False,
         metadata_url: str | None = None,
+        id_token_alg: str | None = None,
     ):
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(f"node-rp:{port}", workdir / "node-rp.log")
@@ -440,6 +441,8 @@ class NodeRp(Process):
         )
         if metadata_url:
             self.env["METADATA_URL"] = metadata_url
+        if id_token_alg:
+            self.env["ID_TOKEN_ALG"] = id_token_alg
 
     def start(self) -> NodeRp:
         self.spawn([self.node, str(NODE_DIR / "rp.mjs")], env=self.env, cwd=NODE_DIR)

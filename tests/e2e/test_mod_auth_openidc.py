@@ -210,6 +210,21 @@ def test_key_rotation_between_logins_and_during_a_wait(e2e):
     assert apache.page_values(before_browser.get(apache.protected_url)) is not None
 
 
+def test_a_key_signing_before_it_was_published_is_fetched_by_its_kid(e2e):
+    """mod_auth_openidc caches our JWKS (OIDCJWKSRefreshInterval 3600 here), yet
+    an ID token naming a kid it has not seen makes it fetch the JWKS again: so a
+    key that signs at once (an emergency rotation, or the first key of an
+    algorithm, made at server start) does not fail its logins."""
+    provider, apache = site(e2e, OPEN)
+    before = protected(apache, e2e.browser().open(apache.protected_url))
+
+    new_kid = rotate(provider, unpublished=True)
+    after = protected(apache, e2e.browser().open(apache.protected_url))
+
+    assert kid_of(before["id_token"]) != new_kid == kid_of(after["id_token"])
+    assert "could not find a key in the cached JSON Web Keys" in apache.log_path.read_text()
+
+
 @pytest.mark.parametrize("tamper", ["aud", "iss"])
 def test_rp_refuses_wrong_audience_or_issuer(e2e, tamper):
     port = e2e.port()

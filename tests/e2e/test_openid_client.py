@@ -7,6 +7,7 @@ forwards as the user's identity.
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from .proxy import ClientSwap, TamperingProxy
@@ -90,6 +91,33 @@ def test_pkce_nonce_basic_and_key_rotation(e2e):
     for shown in (before, after):
         verify_id_token(shown["id_token"], jwks, provider.url, "spa")
     assert before["claims"]["sub"] != after["claims"]["sub"]
+
+
+def test_es256_id_tokens_for_a_client_registered_for_es256(e2e):
+    """The provider starts on a store of RS256 keys only (as `keys generate` made
+    before per-algorithm keys) and adds the ES256 keys itself; openid-client,
+    registered for ES256, verifies the login. Control: an RP registered for ES256
+    refuses the RS256 ID tokens of a client left at the default."""
+    es_port, rs_port = e2e.port(), e2e.port()
+    clients = {
+        "es": client(es_port, id_token_signed_response_alg="ES256"),
+        "rs": client(rs_port),
+    }
+    provider = e2e.provider({"shop": OPEN}, clients)
+    es_rp = e2e.node_rp(es_port, provider.url, "es", SECRET, id_token_alg="ES256")
+
+    shown = logged_in(e2e.browser().open(es_rp.protected_url))
+
+    header = jwt.get_unverified_header(shown["id_token"])
+    published = {k["kid"]: k for k in provider.jwks()["keys"]}
+    assert header["alg"] == "ES256"
+    assert (published[header["kid"]]["kty"], published[header["kid"]]["alg"]) == ("EC", "ES256")
+    verify_id_token(shown["id_token"], provider.jwks(), provider.url, "es")
+
+    wrong = e2e.node_rp(rs_port, provider.url, "rs", SECRET, id_token_alg="ES256")
+    refused = e2e.browser().open(wrong.protected_url)
+    assert refused.status_code == 401, refused.text
+    assert 'unexpected JWT "alg"' in refused.json()["detail"], refused.text
 
 
 def _through_proxy(e2e, tamper: str | None) -> tuple[Provider, NodeRp, TamperingProxy]:

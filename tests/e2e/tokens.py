@@ -36,15 +36,26 @@ def kid_of(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
 
-def rotate(provider: Provider) -> str:
+def rotate(provider: Provider, *, unpublished: bool = False) -> str:
     """`oidc-adapter keys rotate` on the running provider's key store, then wait
-    until every worker must have re-read it. Returns the new active kid."""
+    until every worker must have re-read it. Returns the new active kid.
+
+    `unpublished` drops the next key first, so the key that starts signing was
+    never published before: what RPs meet after an emergency rotation, or with
+    the first key of an algorithm the server created at start.
+    """
+    store = ("--keys-dir", str(provider.keys_dir))
+    if unpublished:
+        for info in KeyStore(provider.keys_dir).keys():
+            if info.state == "next":
+                run_cli("keys", "retire", info.kid, *store)
     before = {k["kid"] for k in provider.jwks()["keys"]}
-    out = run_cli("keys", "rotate", "--keys-dir", str(provider.keys_dir))
+    out = run_cli("keys", "rotate", *store)
     rotated_at = time.monotonic()
     active = next(line.split()[1] for line in out.splitlines() if line.startswith("active:"))
     fresh_next = next(line.split()[1] for line in out.splitlines() if line.startswith("next:"))
-    assert active in before, "the key that starts signing was published before the rotation"
+    published = active in before
+    assert published != unpublished, f"{active} was published before the rotation: {published}"
 
     def picked_up() -> bool:
         published = {k["kid"] for k in provider.jwks()["keys"]}

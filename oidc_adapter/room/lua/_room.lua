@@ -9,19 +9,28 @@
 -- cursor are 0, which lets BITPOS find the next live ticket and BITCOUNT
 -- count the people ahead without any sorted set.
 -- The generated header (scripts.py) defines the state numbers (WAITING ...
--- REVOKED, STATE_NAMES), GRANULE, RATE_BUCKET, RATE_KEEP and the keys
+-- REVOKED, STATE_NAMES), GRANULE, RATE_BUCKET, RATE_KEEP, the poll constants
+-- (POLLS_PER_WINDOW, POLL_MIN, POLL_MAX, OVERDUE_POLLS) and the keys
 -- K_CONFIG ... K_RATE from the Python tables, so the two cannot disagree.
+--
+-- Two clocks. now_ms / now_s is the caller's (Redis TIME, or the clock the
+-- tests inject): the admission rate, sessions, `taken_at` and the rate history
+-- run on it. room_s is the room's own clock, which skips silences (see
+-- load_state): heartbeats, grace and claim deadlines and `changed_at` run on
+-- it, so time in which clients could not reach us never counts against them.
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
 local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
                       'waiting_grace_seconds', 'claim_seconds'}
 -- The room's counters: seq = last queue number given out; cursor = last
 -- number served; tokens / tokens_at_ms = the admission bucket and when it was
--- last filled; heartbeat_granule = newest granule opened in the heartbeat
--- log; rate_bucket = newest admission-rate bucket.
+-- last filled, which is also when the room was last touched;
+-- heartbeat_granule = newest granule opened in the heartbeat log (room
+-- clock); rate_bucket = newest admission-rate bucket; lost_ms = silence the
+-- room clock skipped so far (room clock = now_ms - lost_ms).
 local ST_FIELDS = {'seq', 'cursor', 'waiting', 'pending', 'tokens', 'tokens_at_ms',
                    'heartbeat_granule', 'served', 'admitted', 'abandoned', 'expired',
-                   'rate_bucket'}
+                   'rate_bucket', 'lost_ms'}
 
 local function settings()
   local raw = redis.call('HGETALL', K_CONFIG)
@@ -34,7 +43,31 @@ local function settings()
   return s
 end
 
-local function load_state(now_ms)
+-- How often a client should poll (the `heartbeat_seconds` hint): a quarter of
+-- the shorter window, so whoever follows it learns of a turn with three polls
+-- of the claim window left, and may lose a beat without losing the place.
+local function poll_seconds(s)
+  local window = math.min(s.waiting_grace_seconds, s.claim_seconds)
+  return math.max(POLL_MIN, math.min(POLL_MAX, math.floor(window / POLLS_PER_WINDOW)))
+end
+
+local function active(st)
+  return st.pending + redis.call('ZCARD', K_SESSIONS)
+end
+
+local function capacity(st, s)
+  if s.max_active == 0 or s.mode == 'passthrough' then return WORK_LIMIT end
+  return math.max(0, s.max_active - active(st))
+end
+
+-- The room clock skips the part of every silence beyond one poll period.
+-- Everyone who follows the hint calls at least that often, so a longer
+-- silence means nobody could reach the room (Redis or the app was down) or
+-- nobody who holds a ticket is still there; either way no deadline should run
+-- through it. An honest idle room only pauses the deadlines of tickets nobody
+-- polls for: they run on as soon as anyone calls, so abandoned tickets are
+-- still swept and unclaimed slots still freed once the room is in use.
+local function load_state(now_ms, s)
   local v = redis.call('HMGET', K_STATE, unpack(ST_FIELDS))
   local st = {}
   local loaded = {}
@@ -46,12 +79,17 @@ local function load_state(now_ms)
   -- Time never runs backwards for a room, whatever clock the caller has.
   st.now_ms = math.max(now_ms, st.tokens_at_ms)
   st.now_s = math.floor(st.now_ms / 1000)
+  local silence = st.now_ms - st.tokens_at_ms - poll_seconds(s) * 1000
+  if st.tokens_at_ms > 0 and silence > 0 then st.lost_ms = st.lost_ms + silence end
+  st.room_s = math.floor((st.now_ms - st.lost_ms) / 1000)
+  -- Full since the last call: tokens earned meanwhile had nobody to serve.
+  st.blocked = capacity(st, s) == 0
   return st
 end
 
 local function save_state(st)
   local args = {}
-  -- Only what changed: most calls move a counter or two, not all twelve.
+  -- Only what changed: most calls move a counter or two, not all thirteen.
   for _, f in ipairs(ST_FIELDS) do
     if st[f] ~= st.loaded[f] then
       args[#args + 1] = f
@@ -75,7 +113,7 @@ end
 -- granule is older than the grace period, every ticket whose latest entry
 -- is in it and that has not beaten since is abandoned.
 local function log_push(st, n)
-  local g = math.floor(st.now_s / GRANULE)
+  local g = math.floor(st.room_s / GRANULE)
   if g > st.heartbeat_granule then
     redis.call('RPUSH', K_HEARTBEAT_LOG, -g)
     st.heartbeat_granule = g
@@ -86,21 +124,25 @@ end
 local function leave_queue(st, n, state)
   redis.call('SETBIT', K_LIVE, n, 0)
   set_state(n, state)
-  set_u32(K_CHANGED_AT, n, st.now_s)
+  set_u32(K_CHANGED_AT, n, st.room_s)
   st.waiting = st.waiting - 1
+end
+
+local function abandon(st, n)
+  leave_queue(st, n, ABANDONED)
+  st.abandoned = st.abandoned + 1
 end
 
 -- A beat arriving after the grace period is too late: the ticket was
 -- abandoned whether or not another call has swept the room since.
 local function heartbeat(st, s, n)
   local last = get_u32(K_CHANGED_AT, n)
-  if last + s.waiting_grace_seconds <= st.now_s then
-    leave_queue(st, n, ABANDONED)
-    st.abandoned = st.abandoned + 1
+  if last + s.waiting_grace_seconds <= st.room_s then
+    abandon(st, n)
     return
   end
-  set_u32(K_CHANGED_AT, n, st.now_s)
-  if math.floor(st.now_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
+  set_u32(K_CHANGED_AT, n, st.room_s)
+  if math.floor(st.room_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
 end
 
 -- Consume a time-ordered list from its head: `visit(item)` handles one entry
@@ -128,10 +170,9 @@ end
 local function sweep_abandoned(st, s)
   local grace = s.waiting_grace_seconds
   drain(K_HEARTBEAT_LOG, function(v)
-    if v < 0 then return (1 - v) * GRANULE + grace > st.now_s end
-    if get_state(v) == WAITING and get_u32(K_CHANGED_AT, v) + grace <= st.now_s then
-      leave_queue(st, v, ABANDONED)
-      st.abandoned = st.abandoned + 1
+    if v < 0 then return (1 - v) * GRANULE + grace > st.room_s end
+    if get_state(v) == WAITING and get_u32(K_CHANGED_AT, v) + grace <= st.room_s then
+      abandon(st, v)
     end
     return false
   end)
@@ -142,9 +183,9 @@ end
 local function expire_claims(st, s)
   drain(K_CLAIMS, function(n)
     if get_state(n) ~= SERVED then return false end
-    if get_u32(K_CHANGED_AT, n) + s.claim_seconds > st.now_s then return true end
+    if get_u32(K_CHANGED_AT, n) + s.claim_seconds > st.room_s then return true end
     set_state(n, EXPIRED)
-    set_u32(K_CHANGED_AT, n, st.now_s)
+    set_u32(K_CHANGED_AT, n, st.room_s)
     st.pending = st.pending - 1
     st.expired = st.expired + 1
     return false
@@ -156,19 +197,10 @@ local function expire_sessions(st)
   if #ended == 0 then return end
   for _, item in ipairs(ended) do
     set_state(tonumber(item), EXPIRED)
-    set_u32(K_CHANGED_AT, tonumber(item), st.now_s)
+    set_u32(K_CHANGED_AT, tonumber(item), st.room_s)
   end
   st.expired = st.expired + #ended
   redis.call('ZREM', K_SESSIONS, unpack(ended))
-end
-
-local function active(st)
-  return st.pending + redis.call('ZCARD', K_SESSIONS)
-end
-
-local function capacity(st, s)
-  if s.max_active == 0 or s.mode == 'passthrough' then return WORK_LIMIT end
-  return math.max(0, s.max_active - active(st))
 end
 
 local function record_rate(st, count)
@@ -185,19 +217,27 @@ local function record_rate(st, count)
 end
 
 -- Serve up to `want` waiting tickets in queue-number order, never past the
--- active-session cap. Returns how many were served.
+-- active-session cap. A ticket whose holder missed OVERDUE_POLLS polls in a
+-- row is abandoned instead: served, it would hold a slot for the whole claim
+-- window with nobody there to claim it. Returns how many were served.
 local function serve(st, s, want)
   local limit = math.min(want, capacity(st, s), WORK_LIMIT)
-  local count = 0
-  while count < limit and st.waiting > 0 do
+  local overdue = st.room_s - OVERDUE_POLLS * poll_seconds(s)
+  local count, looked = 0, 0
+  while count < limit and st.waiting > 0 and looked < WORK_LIMIT do
     local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cursor + 1) / 8))
     if n < 0 then break end
-    leave_queue(st, n, SERVED)
-    redis.call('RPUSH', K_CLAIMS, n)
-    st.cursor = n
-    st.pending = st.pending + 1
-    st.served = st.served + 1
-    count = count + 1
+    looked = looked + 1
+    if get_u32(K_CHANGED_AT, n) <= overdue then
+      abandon(st, n)
+    else
+      leave_queue(st, n, SERVED)
+      redis.call('RPUSH', K_CLAIMS, n)
+      st.cursor = n
+      st.pending = st.pending + 1
+      st.served = st.served + 1
+      count = count + 1
+    end
   end
   if count > 0 then record_rate(st, count) end
   return count
@@ -209,21 +249,47 @@ local function bucket_size(s)
   return math.max(1, s.admit_per_minute / 6)
 end
 
+-- The bucket fills at the rate for all the time since the last call. While
+-- people wait and a slot is free, every token earned is theirs however rarely
+-- anyone calls: the schedule sets the pace, not the request rate. Only time in
+-- which nobody could be served (an empty line, a full room) banks at most one
+-- bucket, so "no burst" means no admission ahead of the schedule.
+local function refill(st, s)
+  st.tokens = st.tokens + (st.now_ms - st.tokens_at_ms) * s.admit_per_minute / 60000
+  st.tokens_at_ms = st.now_ms
+  if st.blocked then st.tokens = math.min(st.tokens, bucket_size(s)) end
+end
+
+-- Serve what the bucket holds; what nobody could use is banked up to one bucket.
+-- (Tenths added ten times make 0.999...: a token is whole a hair early.)
+local function admit_due(st, s)
+  st.tokens = st.tokens - serve(st, s, math.floor(st.tokens + 1e-9))
+  if st.waiting == 0 or capacity(st, s) == 0 then
+    st.tokens = math.min(st.tokens, bucket_size(s))
+  end
+end
+
+local function by_rate(s) return s.mode == 'auto' or s.mode == 'queue_all' end
+
+-- Serve whoever is due now, as the room's mode says.
+local function admit_now(st, s)
+  if by_rate(s) then
+    admit_due(st, s)
+  elseif s.mode == 'passthrough' then
+    serve(st, s, WORK_LIMIT)
+  end
+end
+
 local function advance(st, s)
   sweep_abandoned(st, s)
   expire_claims(st, s)
   expire_sessions(st)
-  local mode = s.mode
-  if mode == 'auto' or mode == 'queue_all' then
-    local elapsed = st.now_ms - st.tokens_at_ms
-    st.tokens = math.min(bucket_size(s), st.tokens + elapsed * s.admit_per_minute / 60000)
-    st.tokens_at_ms = st.now_ms
-    st.tokens = st.tokens - serve(st, s, math.floor(st.tokens))
+  if by_rate(s) then
+    refill(st, s)
   else
-    -- Paused and closed rooms do not bank admissions for later.
-    st.tokens_at_ms = st.now_ms
-    if mode == 'passthrough' then serve(st, s, WORK_LIMIT) end
+    st.tokens_at_ms = st.now_ms  -- paused and closed rooms bank nothing for later
   end
+  admit_now(st, s)
 end
 
 -- People ahead of ticket n: live bits strictly between the cursor and n.
@@ -241,27 +307,68 @@ local function ahead_of(st, n)
   return count
 end
 
-local function summary(st, s)
-  return {
+-- When a slot under max_active is free for the `place`-th person from now if
+-- every session runs its full length (early exits only make it sooner) and
+-- is claimed at once: the ends of the sessions held now, in order, then one
+-- session per round of max_active. Returns that time and the number of rounds
+-- (each adds a claim delay the reader allows for); nil when no cap applies.
+local function slot_ms(st, s, place)
+  if s.max_active == 0 or not by_rate(s) then return nil end
+  local sessions = redis.call('ZCARD', K_SESSIONS)
+  local held = st.pending + sessions
+  local k = place - (s.max_active - held)
+  if k <= 0 then return st.now_ms, 0 end
+  local rounds = 0
+  if k > held then
+    rounds = math.ceil((k - held) / s.max_active)
+    k = k - rounds * s.max_active
+  end
+  local at = st.now_ms  -- a slot free now goes to someone admitted now
+  if k > sessions then
+    at = st.now_ms + s.session_seconds * 1000  -- served, not claimed yet
+  elseif k > 0 then
+    at = tonumber(redis.call('ZRANGE', K_SESSIONS, k - 1, k - 1, 'WITHSCORES')[2])
+  end
+  return at + rounds * s.session_seconds * 1000, rounds
+end
+
+-- The room's state. `place` picks whose slot_ms is reported: a waiting
+-- ticket's place, a newcomer's (nil) or nobody's (false).
+local function summary(st, s, place)
+  local out = {
     'mode', s.mode, 'seq', st.seq, 'cursor', st.cursor, 'waiting', st.waiting,
     'pending', st.pending, 'active', active(st), 'served', st.served,
     'admitted', st.admitted, 'abandoned', st.abandoned, 'expired', st.expired,
     'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RATE),
+    'poll_s', poll_seconds(s),
     'settings', {'admit_per_minute', s.admit_per_minute, 'max_active', s.max_active,
                  'session_seconds', s.session_seconds,
                  'waiting_grace_seconds', s.waiting_grace_seconds,
                  'claim_seconds', s.claim_seconds, 'mode', s.mode},
   }
+  if place == nil then place = st.waiting + 1 end
+  if not place then return out end
+  local slot, rounds = slot_ms(st, s, place)
+  if slot then
+    for _, v in ipairs({'slot_ms', string.format('%d', slot), 'slot_rounds', rounds}) do
+      out[#out + 1] = v
+    end
+  end
+  return out
 end
 
 local function describe(st, s, id, n)
   local state = get_state(n)
-  local out = summary(st, s)
+  local ahead = state == WAITING and ahead_of(st, n)
+  local out = summary(st, s, ahead and ahead + 1)
+  -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
+  -- moves with every silence the room clock skipped.
   local extra = {'ticket', id, 'number', n, 'state', STATE_NAMES[state] or 'unknown',
-                 'taken_s', get_u32(K_TAKEN_AT, n), 'changed_s', get_u32(K_CHANGED_AT, n)}
-  if state == WAITING then
+                 'taken_s', get_u32(K_TAKEN_AT, n),
+                 'changed_s', get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s}
+  if ahead then
     extra[#extra + 1] = 'ahead'
-    extra[#extra + 1] = ahead_of(st, n)
+    extra[#extra + 1] = ahead
   elseif state == ADMITTED then
     extra[#extra + 1] = 'session_expires_ms'
     extra[#extra + 1] = redis.call('ZSCORE', K_SESSIONS, n)
@@ -283,5 +390,5 @@ local function begin()
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  return s, load_state(now)
+  return s, load_state(now, s)
 end

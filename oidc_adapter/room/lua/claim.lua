@@ -9,7 +9,7 @@ if not n then return {'error', 'unknown_ticket'} end
 advance(st, s)
 if get_state(n) == SERVED then
   set_state(n, ADMITTED)
-  set_u32(K_CHANGED_AT, n, st.now_s)
+  set_u32(K_CHANGED_AT, n, st.room_s)
   st.pending = st.pending - 1
   st.admitted = st.admitted + 1
   redis.call('ZADD', K_SESSIONS, st.now_ms + s.session_seconds * 1000, n)

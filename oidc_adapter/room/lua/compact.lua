@@ -8,7 +8,7 @@ if not s then return {'error', 'unknown_room'} end
 local scan = redis.call('HSCAN', K_IDS, ARGV[2], 'COUNT', tonumber(ARGV[3]))
 local entries = scan[2]
 local forget = {}
-local horizon = st.now_s - tonumber(ARGV[4])
+local horizon = st.room_s - tonumber(ARGV[4])
 for i = 1, #entries, 2 do
   local n = tonumber(entries[i + 1])
   if get_state(n) >= DONE and get_u32(K_CHANGED_AT, n) <= horizon then

@@ -5,23 +5,21 @@ local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
 local new_id, existing = ARGV[2], ARGV[3]
 
-if existing ~= '' then
-  local n = ticket_number(existing)
-  if n then
-    if get_state(n) == WAITING then heartbeat(st, s, n) end
-    -- Judge liveness after advancing: a turn that lapsed since the last call
-    -- (unclaimed, session over) is ended, and the caller gets a new ticket.
-    advance(st, s)
-    local state = get_state(n)
-    if state == WAITING or state == SERVED or state == ADMITTED then
-      save_state(st)
-      return describe(st, s, existing, n)
-    end
+local held = existing ~= '' and ticket_number(existing)
+if held and get_state(held) == WAITING then heartbeat(st, s, held) end
+-- The room catches up before a new ticket joins: it was not in line meanwhile.
+advance(st, s)
+if held then
+  -- Judge liveness after advancing: a turn that lapsed since the last call
+  -- (unclaimed, session over) is ended, and the caller gets a new ticket.
+  local state = get_state(held)
+  if state == WAITING or state == SERVED or state == ADMITTED then
+    save_state(st)
+    return describe(st, s, existing, held)
   end
 end
 
 if s.mode == 'closed' then
-  advance(st, s)
   save_state(st)
   local out = summary(st, s)
   out[#out + 1] = 'error'
@@ -34,11 +32,11 @@ end
 st.seq = st.seq + 1
 local n = st.seq
 set_u32(K_TAKEN_AT, n, st.now_s)
-set_u32(K_CHANGED_AT, n, st.now_s)
+set_u32(K_CHANGED_AT, n, st.room_s)
 set_state(n, WAITING)
 redis.call('SETBIT', K_LIVE, n, 1)
 st.waiting = st.waiting + 1
 log_push(st, n)
-advance(st, s)
+admit_now(st, s)
 save_state(st)
 return describe(st, s, new_id, n)

@@ -25,6 +25,8 @@ from oidc_adapter.keys import KeyStore
 from tests.helpers import free_port
 
 TEMPLATE = Path(__file__).with_name("auth_request.conf")
+TLS_TEMPLATE = Path(__file__).with_name("tls_proxy.conf")
+REDIRECT_TEMPLATE = Path(__file__).with_name("redirect.conf")
 START_SECONDS = 30.0
 PAGE = b"<!doctype html><title>shop</title><p>the protected page</p>\n"
 ADMIN_TOKEN = "nginx-e2e-admin-token-0123456789"
@@ -160,9 +162,20 @@ class Adapter(_Child):
 
 
 class Nginx(_Child):
-    """nginx serving PAGE at / behind auth_request (and at /open/ without it)."""
+    """nginx serving PAGE at / behind auth_request (and at /open/ without it).
 
-    def __init__(self, workdir: Path, adapter_port: int, room: str):
+    `template` may be another config with the same placeholders (plus @ISSUER@,
+    the adapter's public URL), e.g. REDIRECT_TEMPLATE.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        adapter_port: int,
+        room: str,
+        template: Path = TEMPLATE,
+        issuer: str = "",
+    ):
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__("nginx", workdir / "error.log")
         self.workdir = workdir
@@ -170,6 +183,8 @@ class Nginx(_Child):
         self.url = f"http://127.0.0.1:{self.port}"
         self.adapter_port = adapter_port
         self.room = room
+        self.template = template
+        self.issuer = issuer
 
     def start(self) -> Nginx:
         binary = nginx_binary()
@@ -179,13 +194,88 @@ class Nginx(_Child):
         (self.workdir / "site" / "index.html").write_bytes(PAGE)
         conf = self.workdir / "nginx.conf"
         conf.write_text(
-            TEMPLATE.read_text()
+            self.template.read_text()
             .replace("@WORKDIR@", str(self.workdir))
             .replace("@PORT@", f"127.0.0.1:{self.port}")
             .replace("@ADAPTER@", f"127.0.0.1:{self.adapter_port}")
             .replace("@ROOM@", self.room)
+            .replace("@ISSUER@", self.issuer)
         )
         log = str(self.log_path)
         self.spawn([binary, "-p", str(self.workdir), "-e", log, "-c", str(conf)])
         self.wait_ready(lambda: _answers(f"{self.url}/open/", 200), "nginx to serve /open/")
         return self
+
+
+def self_signed(workdir: Path, address: str) -> Path:
+    """A certificate for `address` (as an IP SAN) and its key; returns the cert path."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (workdir / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path = workdir / "cert.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+class TlsProxy(_Child):
+    """nginx terminating TLS on `address` (another loopback alias) before the adapter."""
+
+    def __init__(self, workdir: Path, address: str = "127.0.0.2"):
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__("nginx-tls", workdir / "error.log")
+        self.workdir = workdir
+        self.address = address
+        self.port = free_port()
+        self.url = f"https://{address}:{self.port}"
+        self.cert = self_signed(workdir, address)
+
+    def start(self, adapter_port: int) -> TlsProxy:
+        binary = nginx_binary()
+        assert binary is not None, "nginx is not installed"
+        (self.workdir / "temp").mkdir(exist_ok=True)
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(
+            TLS_TEMPLATE.read_text()
+            .replace("@WORKDIR@", str(self.workdir))
+            .replace("@LISTEN@", f"{self.address}:{self.port}")
+            .replace("@ADAPTER@", f"127.0.0.1:{adapter_port}")
+            .replace("@SOURCE@", self.address)
+        )
+        self.spawn([binary, "-p", str(self.workdir), "-e", str(self.log_path), "-c", str(conf)])
+        self.wait_ready(self._answers, "nginx to terminate TLS")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", verify=str(self.cert), timeout=2).ok
+        except requests.RequestException:
+            return False

@@ -9,8 +9,10 @@
 //
 // Settings come from the environment: PORT, ISSUER, CLIENT_ID, CLIENT_SECRET,
 // AUTH (client_secret_basic | client_secret_post), NONCE, PKCE, USERINFO
-// (1 or 0), and METADATA_URL: when set, the provider metadata is read from
-// there instead of ISSUER's discovery document (tests route it through a proxy).
+// (1 or 0), METADATA_URL: when set, the provider metadata is read from there
+// instead of ISSUER's discovery document (tests route it through a proxy), and
+// ID_TOKEN_ALG: when set, the client's registered id_token_signed_response_alg
+// (else openid-client accepts any algorithm discovery lists).
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import * as client from "openid-client";
@@ -31,6 +33,7 @@ function clientAuth() {
 
 async function configure() {
   const metadata = { redirect_uris: [redirectUri], response_types: ["code"] };
+  if (env.ID_TOKEN_ALG) metadata.id_token_signed_response_alg = env.ID_TOKEN_ALG;
   let config;
   if (env.METADATA_URL) {
     const response = await fetch(env.METADATA_URL);
