@@ -93,16 +93,22 @@ def _slot_seconds(room: RoomView, claim_polls: float) -> float | None:
     return max(0.0, room.slot_ms + delay_ms - room.now_ms) / 1000
 
 
-def _seconds_until(admissions: float, place: int, room: RoomView, slot: float | None) -> float:
+def _seconds_until(
+    admissions: float, place: int, room: RoomView, slot: float | None, pace: float | None = None
+) -> float:
     """Seconds until the `admissions`-th admission from now (at most `place`):
     by the rate, and not before a slot frees under max_active. `slot` is when
     the slot for `place` frees; fewer admissions need proportionally fewer of
-    the slots beyond those free now."""
+    the slots beyond those free now. A measured `pace` (admissions per second)
+    may show slots freeing sooner than full-length sessions would."""
     by_rate = admissions / (room.settings["admit_per_minute"] / 60)
     free = room.settings["max_active"] - room.active
     if slot is None or admissions <= free:
         return by_rate
-    return max(by_rate, slot * min(1.0, (admissions - free) / max(1, place - free)))
+    by_slots = slot * min(1.0, (admissions - free) / max(1, place - free))
+    if pace:
+        by_slots = min(by_slots, admissions / pace)
+    return max(by_rate, by_slots)
 
 
 def leavers_band(room: RoomView, ahead: int, number: int) -> tuple[float, float]:
@@ -133,7 +139,9 @@ def estimate_wait(room: RoomView, ahead: int, number: int) -> WaitEstimate | Non
     place = ahead + 1
     few, many = leavers_band(room, ahead, number)
     slow = _seconds_until(place - few, place, room, _slot_seconds(room, 1.0))
-    fast = _seconds_until(place - 1 - many, place, room, _slot_seconds(room, 0.0))
+    measured = measured_rate_per_minute(room)
+    pace = measured / 60 if measured else None
+    fast = _seconds_until(place - 1 - many, place, room, _slot_seconds(room, 0.0), pace)
     # A turn is noticed at the next call to the room: the waiting poll about
     # once per poll period each, so a quiet room notices up to a period late.
     notice = room.poll_seconds / max(1, room.waiting)

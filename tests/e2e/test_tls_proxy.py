@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from tests.e2e.nginx import Adapter, TlsProxy, nginx_binary
-from tests.helpers import require
+from tests.e2e.servers import NodeRp, require_node
+from tests.helpers import free_port, require
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +25,18 @@ REDIRECT = "https://shop.example.com/oauth2/idpresponse"
 UNTRUSTED = "127.0.0.3"
 
 
+NODE_PORT = free_port()
+NODE_CALLBACK = f"http://localhost:{NODE_PORT}/callback"
+
+
 @pytest.fixture
 def deployment(tmp_path, redis_server, redis_client):
     require(nginx_binary() is not None, "nginx is not installed")
     rooms = {ROOM: {"admit_per_minute": 6000, "max_active": 0}}
-    clients = {CLIENT_ID: {"secret": SECRET, "redirect_uris": [REDIRECT], "room": ROOM}}
+    clients = {
+        CLIENT_ID: {"secret": SECRET, "redirect_uris": [REDIRECT], "room": ROOM},
+        "node": {"secret": SECRET, "redirect_uris": [NODE_CALLBACK], "room": ROOM},
+    }
     started = []
     try:
         proxy = TlsProxy(tmp_path / "nginx")
@@ -98,3 +106,22 @@ def test_forwarded_headers_from_an_untrusted_address_change_nothing(deployment):
     # Plain http for an https issuer: refused as such, never a 500.
     assert response.status == 400 and payload["error"] == "invalid_request"
     assert "https" in payload["error_description"]
+
+
+def test_a_real_relying_party_logs_in_through_the_tls_proxy(deployment, tmp_path, monkeypatch):
+    """node openid-client, trusting the proxy's certificate, against the https issuer."""
+    require_node()
+    adapter, proxy = deployment
+    rp = NodeRp(tmp_path / "node", NODE_PORT, proxy.url, "node", SECRET, userinfo=True)
+    rp.env["NODE_EXTRA_CA_CERTS"] = str(proxy.cert)
+    rp.start()
+    try:
+        # The browser follows the RP to the proxy: it must trust the same certificate.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(proxy.cert))
+        page = requests.get(rp.protected_url, timeout=30)
+        assert page.status_code == 200 and "id_token" in page.text, page.text[:500]
+        shown = page.json()
+        assert shown["claims"]["iss"] == proxy.url and shown["claims"]["aud"] == "node"
+        assert shown["userinfo"]["sub"] == shown["claims"]["sub"]
+    finally:
+        rp.stop()
