@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
+from oidc_adapter.oidc.authorization_request import SINGLE_VALUED
 from oidc_adapter.room.settings import RoomSettings
 from oidc_adapter.web.ticket_cookie import cookie_name
 
@@ -174,16 +175,7 @@ TARGETS = (
         "authorize",
         ("GET", "POST"),
         ("/authorize",),
-        ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce")
-        + (
-            "code_challenge",
-            "code_challenge_method",
-            "prompt",
-            "max_age",
-            "ui_locales",
-            "response_mode",
-        )
-        + ("request", "request_uri", "login_hint", "id_token_hint", "claims"),
+        SINGLE_VALUED + ("request", "request_uri", "login_hint", "id_token_hint", "claims"),
         _authorize,
     ),
     Target(

@@ -21,7 +21,14 @@ import requests
 from werkzeug.serving import make_server
 
 from oidc_adapter.authorizer import Authorizer, SessionCheck, WaitingRoomGate
-from tests.e2e.nginx import REDIRECT_TEMPLATE, Adapter, Nginx, nginx_binary
+from tests.e2e.nginx import (
+    REDIRECT_TEMPLATE,
+    Adapter,
+    Nginx,
+    admit_next,
+    nginx_binary,
+    started_servers,
+)
 from tests.helpers import free_port, require
 
 pytestmark = pytest.mark.e2e
@@ -51,13 +58,7 @@ class Site:
         return f"http://localhost:{self.port}"
 
     def admit(self) -> None:
-        answer = requests.post(
-            f"{self.adapter.url}/admin/rooms/{self.room}/admit",
-            json={"count": 1},
-            headers={"Authorization": f"Bearer {self.adapter.config['admin_token']}"},
-            timeout=10,
-        )
-        assert answer.status_code == 200 and answer.json()["admitted"] == 1, answer.text
+        admit_next(self.adapter.url, self.adapter.config["admin_token"], self.room)
 
     def end_session(self, sid: str) -> None:
         """Early exit, as the site does it: its client credentials and the session id."""
@@ -99,19 +100,12 @@ def servers(redis_server, tmp_path_factory) -> Iterator[Servers]:
             "redirect_uris": [f"{origin}/cb"],
             "room": room,
         }
-    started: list[Any] = []
-    try:
+    with started_servers() as started:
         started.append(adapter.start())
         started.append(nginx.start())
         (nginx.workdir / "site" / "sale").mkdir()
         (nginx.workdir / "site" / "sale" / "item.html").write_bytes(ITEM)
         yield found
-    except BaseException:
-        print("\n".join(server.log_tail() for server in started))
-        raise
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 @pytest.fixture(scope="module")

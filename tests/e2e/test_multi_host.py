@@ -21,7 +21,7 @@ import requests
 from tests.helpers import free_port, require
 
 from .browser import Browser
-from .nginx import nginx_binary
+from .nginx import admit_next, nginx_binary, run_nginx
 from .servers import (
     NodeRp,
     Process,
@@ -75,17 +75,12 @@ class Balancer(Process):
         self.access_log = workdir / "access.log"
 
     def start(self) -> Balancer:
-        (self.workdir / "temp").mkdir(exist_ok=True)
-        conf = self.workdir / "nginx.conf"
-        conf.write_text(
-            TEMPLATE.read_text()
-            .replace("@WORKDIR@", str(self.workdir))
-            .replace("@LISTEN@", f"127.0.0.1:{self.port}")
-            .replace("@SERVERS@", " ".join(f"server {host};" for host in self.hosts))
-        )
-        binary = str(nginx_binary())
-        self.spawn([binary, "-p", str(self.workdir), "-e", str(self.log_path), "-c", str(conf)])
-        self.wait_ready(lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz"), "nginx")
+        values = {
+            "LISTEN": f"127.0.0.1:{self.port}",
+            "SERVERS": " ".join(f"server {host};" for host in self.hosts),
+        }
+        ready = lambda: http_ok(f"http://127.0.0.1:{self.port}/healthz")  # noqa: E731
+        run_nginx(self, TEMPLATE, values, ready, "nginx")
         return self
 
     def hops(self) -> list[tuple[str, int, str]]:
@@ -124,13 +119,7 @@ def login(browser: Browser, rp: NodeRp, issuer: str) -> dict:
     page = browser.waiting_page(response)
     assert response.headers.get("X-Upstream"), "nginx names the host that answered"
     assert page is not None and browser.ticket(page)["state"] == "waiting", response.text[:300]
-    admitted = requests.post(
-        f"{issuer}/admin/rooms/shop/admit",
-        json={"count": 1},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=10,
-    )
-    assert admitted.status_code == 200 and admitted.json()["admitted"] == 1, admitted.text
+    admit_next(issuer, ADMIN_TOKEN, "shop")
     done = browser.finish(response, deadline=30)
     assert done.status_code == 200 and "id_token" in done.text, (
         f"login failed: {done.status_code} at {done.url}:\n{done.text[:500]}"

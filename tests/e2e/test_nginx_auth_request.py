@@ -7,7 +7,7 @@ import base64
 import pytest
 import requests
 
-from tests.e2e.nginx import PAGE, Adapter, Nginx, nginx_binary
+from tests.e2e.nginx import PAGE, Adapter, Nginx, nginx_binary, started_servers
 from tests.helpers import require
 
 pytestmark = pytest.mark.e2e
@@ -28,19 +28,12 @@ def servers(tmp_path, redis_server, redis_client):
             "room": ROOM,
         }
     }
-    started = []
-    try:
+    with started_servers() as started:
         adapter = Adapter(tmp_path / "adapter", redis_server.url, rooms, clients).start()
         started.append(adapter)
         nginx = Nginx(tmp_path / "nginx", adapter.port, ROOM).start()
         started.append(nginx)
         yield adapter, nginx
-    except BaseException:
-        print("\n".join(s.log_tail() for s in started))
-        raise
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.e2e.nginx import Adapter, TlsProxy, nginx_binary
+from tests.e2e.nginx import Adapter, TlsProxy, nginx_binary, started_servers
 from tests.e2e.servers import NodeRp, require_node
 from tests.helpers import free_port, require
 
@@ -37,20 +37,13 @@ def deployment(tmp_path, redis_server, redis_client):
         CLIENT_ID: {"secret": SECRET, "redirect_uris": [REDIRECT], "room": ROOM},
         "node": {"secret": SECRET, "redirect_uris": [NODE_CALLBACK], "room": ROOM},
     }
-    started = []
-    try:
+    with started_servers() as started:
         proxy = TlsProxy(tmp_path / "nginx")
         adapter = Adapter(tmp_path / "adapter", redis_server.url, rooms, clients)
         adapter.config.update(issuer=proxy.url, trusted_proxies=[f"{proxy.address}/32"])
         started.append(adapter.start())
         started.append(proxy.start(adapter.port))
         yield adapter, proxy
-    except BaseException:
-        print("\n".join(s.log_tail() for s in started))
-        raise
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 def basic() -> dict[str, str]:

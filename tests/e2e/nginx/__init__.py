@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,49 @@ def _toml(data: dict[str, Any]) -> str:
                     *(f"{k} = {json.dumps(v)}" for k, v in table.items()),
                 ]
     return "\n".join(lines) + "\n"
+
+
+def admit_next(base_url: str, admin_token: str, room: str) -> None:
+    """The operator lets the next person of `room` in (admin API)."""
+    answer = requests.post(
+        f"{base_url}/admin/rooms/{room}/admit",
+        json={"count": 1},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json()["admitted"] == 1, answer.text
+
+
+def run_nginx(
+    server: Any, template: Path, values: dict[str, str], ready: Callable[[], bool], what: str
+) -> None:
+    """Render `template` (@WORKDIR@ and `values` as @KEY@) into the server's work
+    directory and start nginx there; `server` is one of the harness's child processes."""
+    binary = nginx_binary()
+    assert binary is not None, "nginx is not installed"
+    (server.workdir / "temp").mkdir(exist_ok=True)
+    text = template.read_text().replace("@WORKDIR@", str(server.workdir))
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    conf = server.workdir / "nginx.conf"
+    conf.write_text(text)
+    server.spawn([binary, "-p", str(server.workdir), "-e", str(server.log_path), "-c", str(conf)])
+    server.wait_ready(ready, what)
+
+
+@contextmanager
+def started_servers() -> Iterator[list[_Child]]:
+    """Servers appended to the list stop in reverse order at the end, and their
+    logs are printed when starting them (or the test's setup) failed."""
+    started: list[_Child] = []
+    try:
+        yield started
+    except BaseException:
+        print("\n".join(server.log_tail() for server in started))
+        raise
+    finally:
+        for server in reversed(started):
+            server.stop()
 
 
 class _Child:
@@ -187,23 +231,16 @@ class Nginx(_Child):
         self.issuer = issuer
 
     def start(self) -> Nginx:
-        binary = nginx_binary()
-        assert binary is not None, "nginx is not installed"
-        for sub in ("site", "temp"):
-            (self.workdir / sub).mkdir(exist_ok=True)
+        (self.workdir / "site").mkdir(exist_ok=True)
         (self.workdir / "site" / "index.html").write_bytes(PAGE)
-        conf = self.workdir / "nginx.conf"
-        conf.write_text(
-            self.template.read_text()
-            .replace("@WORKDIR@", str(self.workdir))
-            .replace("@PORT@", f"127.0.0.1:{self.port}")
-            .replace("@ADAPTER@", f"127.0.0.1:{self.adapter_port}")
-            .replace("@ROOM@", self.room)
-            .replace("@ISSUER@", self.issuer)
-        )
-        log = str(self.log_path)
-        self.spawn([binary, "-p", str(self.workdir), "-e", log, "-c", str(conf)])
-        self.wait_ready(lambda: _answers(f"{self.url}/open/", 200), "nginx to serve /open/")
+        values = {
+            "PORT": f"127.0.0.1:{self.port}",
+            "ADAPTER": f"127.0.0.1:{self.adapter_port}",
+            "ROOM": self.room,
+            "ISSUER": self.issuer,
+        }
+        ready = lambda: _answers(f"{self.url}/open/", 200)  # noqa: E731
+        run_nginx(self, self.template, values, ready, "nginx to serve /open/")
         return self
 
 
@@ -259,19 +296,12 @@ class TlsProxy(_Child):
         self.cert = self_signed(workdir, address)
 
     def start(self, adapter_port: int) -> TlsProxy:
-        binary = nginx_binary()
-        assert binary is not None, "nginx is not installed"
-        (self.workdir / "temp").mkdir(exist_ok=True)
-        conf = self.workdir / "nginx.conf"
-        conf.write_text(
-            TLS_TEMPLATE.read_text()
-            .replace("@WORKDIR@", str(self.workdir))
-            .replace("@LISTEN@", f"{self.address}:{self.port}")
-            .replace("@ADAPTER@", f"127.0.0.1:{adapter_port}")
-            .replace("@SOURCE@", self.address)
-        )
-        self.spawn([binary, "-p", str(self.workdir), "-e", str(self.log_path), "-c", str(conf)])
-        self.wait_ready(self._answers, "nginx to terminate TLS")
+        values = {
+            "LISTEN": f"{self.address}:{self.port}",
+            "ADAPTER": f"127.0.0.1:{adapter_port}",
+            "SOURCE": self.address,
+        }
+        run_nginx(self, TLS_TEMPLATE, values, self._answers, "nginx to terminate TLS")
         return self
 
     def _answers(self) -> bool:
