@@ -200,7 +200,8 @@ def first_estimates(world: World, since_s: float, until_s: float) -> list:
     return [
         (u.estimates[0][0], u.estimates[0][1], u.served_s)
         for u in world.users
-        if u.estimates and u.served_s is not None and lo <= u.arrive_ms and u.served_s * 1000 < hi
+        if u.estimates and u.estimates[0][1] and u.served_s is not None
+        if lo <= u.arrive_ms and u.served_s * 1000 < hi
     ]
 
 
@@ -213,8 +214,19 @@ def shown_between(world: World, since_s: float, until_s: float, served_by_s: flo
         for u in world.users
         if u.served_s is not None and u.served_s < by
         for at, estimate in u.estimates
-        if lo <= at < hi
+        if estimate and lo <= at < hi
     ]
+
+
+def pace_shown(world: World, since_s: float, until_s: float) -> str:
+    """The admission pace the answers in the window assumed (median), or how
+    many had no estimate."""
+    lo, hi = world.start_ms + since_s * 1000, world.start_ms + until_s * 1000
+    shown = [e for u in world.users for at, e in u.estimates if lo <= at < hi]
+    paces = [e["rate_per_minute"] for e in shown if e]
+    if not paces:
+        return f"no estimate ({len(shown)})" if shown else "–"
+    return f"{statistics.median(paces):.0f}/min"
 
 
 def summarise(scenario: Scenario, world: World) -> dict[str, str]:
@@ -244,18 +256,21 @@ def change_rows(scenario: Scenario, world: World) -> list[dict[str, str]]:
     rows = []
     times = [at for at, _, _ in scenario.events] + [world.seconds()]
     for (at, label, _), following in zip(scenario.events, times[1:], strict=False):
-        early = judge(shown_between(world, at, at + REFLECT_S, following))
-        later = judge(shown_between(world, at + REFLECT_S, at + REFLECT_S + JUDGED_S, following))
+        late = judge(shown_between(world, at + REFLECT_S, at + REFLECT_S + JUDGED_S, following))
         rows.append(
             {
                 "scenario": scenario.name,
                 "at": f"{at:.0f} s",
                 "change": label,
-                f"estimates in the first {REFLECT_S} s: held": f"{early[1]:.0%} of {early[0]}",
-                f"from {REFLECT_S} s to {REFLECT_S + JUDGED_S} s: held": (
-                    f"{later[1]:.1%} of {later[0]}"
+                "pace assumed, 10 s before": pace_shown(world, at - 10, at),
+                f"first {REFLECT_S} s after": pace_shown(world, at, at + REFLECT_S),
+                f"{REFLECT_S}–{REFLECT_S + 10} s after": pace_shown(
+                    world, at + REFLECT_S, at + REFLECT_S + 10
                 ),
-                "median midpoint error": f"{later[2]:.1%} ({later[3]:.1f} s)",
+                f"range held, {REFLECT_S}–{REFLECT_S + JUDGED_S} s after": (
+                    f"{late[1]:.1%} of {late[0]}" if late[0] else "–"
+                ),
+                "median midpoint error": f"{late[2]:.1%} ({late[3]:.1f} s)" if late[0] else "–",
             }
         )
     return rows

@@ -43,9 +43,9 @@ class User:
     session_s: float | None = None
     ticket: str = ""
     secret: str = ""
-    #: (time, estimate) of every status answer while waiting; the first is the
-    #: one shown when the ticket was taken.
-    estimates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: (time, estimate or None) of every status answer while waiting; the
+    #: first is the one shown when the ticket was taken.
+    estimates: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)
     served_s: int | None = None
     outcome: str | None = None
 
@@ -144,8 +144,7 @@ def _handle(world: World, user: User, body: dict[str, Any]) -> None:
     """Act on a ticket's status, as a client that follows the hints does."""
     state = body["state"]
     if state == "waiting":
-        if body.get("estimated_wait"):
-            user.estimates.append((world.clock.ms, body["estimated_wait"]))
+        user.estimates.append((world.clock.ms, body.get("estimated_wait")))
         world.after(body["heartbeat_seconds"], partial(_poll, world, user))
     elif state == "served":
         user.served_s = body["claim_by"] - world.settings["claim_seconds"]

@@ -1,12 +1,13 @@
 """Honest wait estimates, from the schedule the room keeps rather than a guess.
 
-The room serves by schedule: one ticket per 1/rate seconds whoever polls,
-and under `max_active` only as slots free, which the scripts report
-(`slot_ms`, assuming every session runs its full length). So the time of
-the n-th admission from now is known while nothing changes. People ahead
-who leave the line make a wait shorter: the range runs from "nobody ahead
-leaves" to "twice as many leave as have left so far", and the estimate is
-its middle. What the room cannot promise it does not estimate: a paused or
+The room serves by schedule: one ticket per 1/rate seconds however often
+anyone polls, and under `max_active` only as slots free, at times the scripts
+report from the sessions' booked ends (`RoomView.slots`). So the time of the
+n-th admission from now is known while the settings hold, and a change shows
+in the very next answer. What is not known is how many of the people ahead
+will leave first: the range runs from "few leave, sessions run their length"
+to "many leave, sessions end as early as they have lately", and the estimate
+is its middle. What the room cannot promise it does not estimate: a paused or
 closed room, and one that admits only by hand (`admit_per_minute` = 0).
 
 The admission rate measured from the rate history is still reported beside
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .results import RoomView
+from .results import RoomView, Slot
 from .timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 WINDOW = RATE_BUCKET_SECONDS * RATE_BUCKETS_KEPT
@@ -84,31 +85,54 @@ def leave_shares(room: RoomView, ahead: int, number: int) -> tuple[float, float]
     return local, overall
 
 
-def _slot_seconds(room: RoomView, claim_polls: float) -> float | None:
-    """Seconds until the slot of the reply's place frees under max_active, each
-    round's claim coming `claim_polls` poll periods after its turn."""
-    if room.slot_ms is None:
-        return None
-    delay_ms = room.slot_rounds * claim_polls * room.poll_seconds * 1000
-    return max(0.0, room.slot_ms + delay_ms - room.now_ms) / 1000
+def _slot_seconds(room: RoomView, slot: Slot, soon: bool) -> float:
+    """Seconds until `slot` frees: the booked end of a session held now, then
+    its rounds of sessions. At the soonest, later sessions last as long as
+    they have lately and are claimed at once; at the latest, they run their
+    full length and each claim takes a poll period."""
+    booked = max(0.0, slot.booked_ms - room.now_ms) / 1000
+    full = room.settings["session_seconds"]
+    if not soon:
+        return booked + slot.rounds * (full + room.poll_seconds)
+    return booked + slot.rounds * min(full, room.session_mean_s or full)
 
 
-def _seconds_until(
-    admissions: float, place: int, room: RoomView, slot: float | None, pace: float | None = None
-) -> float:
-    """Seconds until the `admissions`-th admission from now (at most `place`):
-    by the rate, and not before a slot frees under max_active. `slot` is when
-    the slot for `place` frees; fewer admissions need proportionally fewer of
-    the slots beyond those free now. A measured `pace` (admissions per second)
-    may show slots freeing sooner than full-length sessions would."""
+def _early_exits_per_second(room: RoomView) -> float:
+    """How many of the sessions held now end early per second, going by how
+    long sessions have lasted lately (early exits spread evenly over a session
+    shorten the mean by half of their share)."""
+    full = room.settings["session_seconds"]
+    used = min(1.0, (room.session_mean_s or full) / full)
+    return 2 * (1 - used) * room.active / full
+
+
+def _slot_wait(room: RoomView, admissions: float, soon: bool) -> float:
+    """Seconds until a slot under max_active frees for the `admissions`-th
+    person from now, between the places the scripts reported (and the slots
+    free now, which take no time). At the soonest, sessions that end early
+    free slots on top of those booked to end."""
+    free = float(room.settings["max_active"] - room.active)
+    last_place, last_wait, wait = free, 0.0, 0.0
+    for slot in room.slots:
+        if slot.place <= last_place:
+            continue
+        wait = _slot_seconds(room, slot, soon)
+        if admissions <= slot.place:
+            share = (admissions - last_place) / (slot.place - last_place)
+            wait = last_wait + max(0.0, share) * (wait - last_wait)
+            break
+        last_place, last_wait = slot.place, wait
+    needed = admissions - free
+    if not soon or needed <= 0:
+        return wait
+    return wait / (1 + _early_exits_per_second(room) * wait / needed)
+
+
+def _seconds_until(admissions: float, room: RoomView, soon: bool) -> float:
+    """Seconds until the `admissions`-th admission from now: by the rate, and
+    not before a slot frees under max_active."""
     by_rate = admissions / (room.settings["admit_per_minute"] / 60)
-    free = room.settings["max_active"] - room.active
-    if slot is None or admissions <= free:
-        return by_rate
-    by_slots = slot * min(1.0, (admissions - free) / max(1, place - free))
-    if pace:
-        by_slots = min(by_slots, admissions / pace)
-    return max(by_rate, by_slots)
+    return max(by_rate, _slot_wait(room, admissions, soon)) if room.slots else by_rate
 
 
 def leavers_band(room: RoomView, ahead: int, number: int) -> tuple[float, float]:
@@ -138,10 +162,8 @@ def estimate_wait(room: RoomView, ahead: int, number: int) -> WaitEstimate | Non
         return WaitEstimate(0, 0, 0, float(rate))
     place = ahead + 1
     few, many = leavers_band(room, ahead, number)
-    slow = _seconds_until(place - few, place, room, _slot_seconds(room, 1.0))
-    measured = measured_rate_per_minute(room)
-    pace = measured / 60 if measured else None
-    fast = _seconds_until(place - 1 - many, place, room, _slot_seconds(room, 0.0), pace)
+    slow = _seconds_until(place - few, room, soon=False)
+    fast = _seconds_until(place - 1 - many, room, soon=True)
     # A turn is noticed at the next call to the room: the waiting poll about
     # once per poll period each, so a quiet room notices up to a period late.
     notice = room.poll_seconds / max(1, room.waiting)

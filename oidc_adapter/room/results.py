@@ -13,6 +13,13 @@ def as_dict(items: list[Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Slot:
+    place: int
+    booked_ms: int
+    rounds: int
+
+
+@dataclass(frozen=True)
 class RoomView:
     name: str
     mode: str
@@ -31,13 +38,13 @@ class RoomView:
     #: The poll hint (`heartbeat_seconds`), computed by the scripts, which also
     #: use it to tell a silence from clients polling as asked.
     poll_seconds: int
-    #: When (ms) a slot under max_active frees for the waiting ticket this reply
-    #: is about, or for a newcomer, if sessions run their length and are claimed
-    #: at once; None when no cap applies...
-    slot_ms: int | None = None
-    #: ...and how many rounds of max_active sessions that takes, each one with
-    #: a claim that may come up to a poll period late.
-    slot_rounds: int = 0
+    #: Under max_active, for the waiting ticket this reply is about (or a
+    #: newcomer) and for the place halfway to it: (place, when the session
+    #: whose slot that place gets ends as booked (ms), after how many more
+    #: rounds of max_active sessions). Empty when no cap applies.
+    slots: tuple[Slot, ...] = ()
+    #: How long sessions really last lately (0: none has ended yet).
+    session_mean_s: float = 0.0
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
@@ -62,8 +69,11 @@ class RoomView:
             rate_buckets={int(k): int(v) for k, v in rate.items()},
             settings=settings,
             poll_seconds=int(raw["poll_s"]),
-            slot_ms=int(raw["slot_ms"]) if "slot_ms" in raw else None,
-            slot_rounds=int(raw.get("slot_rounds", 0)),
+            slots=tuple(
+                Slot(*map(int, raw["slots"][i : i + 3]))
+                for i in range(0, len(raw.get("slots", ())), 3)
+            ),
+            session_mean_s=float(raw["session_mean_s"]),
         )
 
 

@@ -20,3 +20,6 @@ POLL_MAX_SECONDS = 30
 #: A waiting ticket whose last beat is this many polls old when its turn comes
 #: is not served but abandoned: its holder missed three polls in a row.
 OVERDUE_POLLS = 4
+#: Estimates follow how long sessions really last (early logouts included),
+#: as a running mean over about this many sessions.
+SESSION_MEAN_OVER = 32

@@ -27,10 +27,11 @@ local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
 -- last filled, which is also when the room was last touched;
 -- heartbeat_granule = newest granule opened in the heartbeat log (room
 -- clock); rate_bucket = newest admission-rate bucket; lost_ms = silence the
--- room clock skipped so far (room clock = now_ms - lost_ms).
+-- room clock skipped so far (room clock = now_ms - lost_ms); session_mean_s =
+-- how long sessions really last, over about the last SESSION_MEAN_OVER.
 local ST_FIELDS = {'seq', 'cursor', 'waiting', 'pending', 'tokens', 'tokens_at_ms',
                    'heartbeat_granule', 'served', 'admitted', 'abandoned', 'expired',
-                   'rate_bucket', 'lost_ms'}
+                   'rate_bucket', 'lost_ms', 'session_mean_s'}
 
 local function settings()
   local raw = redis.call('HGETALL', K_CONFIG)
@@ -192,12 +193,21 @@ local function expire_claims(st, s)
   end)
 end
 
-local function expire_sessions(st)
+-- Early logouts free slots sooner than session_seconds says; estimates
+-- need to know by how much. (The first sessions to end are the short ones:
+-- starting from them errs on the side of slots freeing soon.)
+local function session_ended(st, seconds)
+  if st.session_mean_s == 0 then st.session_mean_s = seconds end
+  st.session_mean_s = st.session_mean_s + (seconds - st.session_mean_s) / SESSION_MEAN_OVER
+end
+
+local function expire_sessions(st, s)
   local ended = redis.call('ZRANGEBYSCORE', K_SESSIONS, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
   if #ended == 0 then return end
   for _, item in ipairs(ended) do
     set_state(tonumber(item), EXPIRED)
     set_u32(K_CHANGED_AT, tonumber(item), st.room_s)
+    session_ended(st, s.session_seconds)
   end
   st.expired = st.expired + #ended
   redis.call('ZREM', K_SESSIONS, unpack(ended))
@@ -283,7 +293,7 @@ end
 local function advance(st, s)
   sweep_abandoned(st, s)
   expire_claims(st, s)
-  expire_sessions(st)
+  expire_sessions(st, s)
   if by_rate(s) then
     refill(st, s)
   else
@@ -307,14 +317,11 @@ local function ahead_of(st, n)
   return count
 end
 
--- When a slot under max_active is free for the `place`-th person from now if
--- every session runs its full length (early exits only make it sooner) and
--- is claimed at once: the ends of the sessions held now, in order, then one
--- session per round of max_active. Returns that time and the number of rounds
--- (each adds a claim delay the reader allows for); nil when no cap applies.
-local function slot_ms(st, s, place)
-  if s.max_active == 0 or not by_rate(s) then return nil end
-  local sessions = redis.call('ZCARD', K_SESSIONS)
+-- When a slot under max_active frees for the `place`-th person from now:
+-- the end of one of the sessions held now (in the order they end, as booked),
+-- after `rounds` more rounds of max_active sessions, whose length the reader
+-- allows for. Returns that end and the rounds.
+local function slot_of(st, s, place, sessions)
   local held = st.pending + sessions
   local k = place - (s.max_active - held)
   if k <= 0 then return st.now_ms, 0 end
@@ -329,10 +336,29 @@ local function slot_ms(st, s, place)
   elseif k > 0 then
     at = tonumber(redis.call('ZRANGE', K_SESSIONS, k - 1, k - 1, 'WITHSCORES')[2])
   end
-  return at + rounds * s.session_seconds * 1000, rounds
+  return at, rounds
 end
 
--- The room's state. `place` picks whose slot_ms is reported: a waiting
+-- Slots for the `place`-th person, for the one halfway there and for the
+-- last place the sessions held now will free (max_active), so a reader can
+-- tell when any place up to `place` gets in (fewer people come first if some
+-- ahead leave): {place, end ms, rounds, ...}; nil when no cap applies.
+local function slots(st, s, place)
+  if s.max_active == 0 or not by_rate(s) then return nil end
+  local sessions = redis.call('ZCARD', K_SESSIONS)
+  local half = math.ceil(place / 2)
+  local places = {half}
+  if half < s.max_active and s.max_active < place then places[2] = s.max_active end
+  if place > half then places[#places + 1] = place end
+  local out = {}
+  for _, p in ipairs(places) do
+    local at, rounds = slot_of(st, s, p, sessions)
+    for _, v in ipairs({p, string.format('%d', at), rounds}) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- The room's state. `place` picks whose slots are reported: a waiting
 -- ticket's place, a newcomer's (nil) or nobody's (false).
 local function summary(st, s, place)
   local out = {
@@ -340,19 +366,17 @@ local function summary(st, s, place)
     'pending', st.pending, 'active', active(st), 'served', st.served,
     'admitted', st.admitted, 'abandoned', st.abandoned, 'expired', st.expired,
     'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RATE),
-    'poll_s', poll_seconds(s),
+    'poll_s', poll_seconds(s), 'session_mean_s', string.format('%.1f', st.session_mean_s),
     'settings', {'admit_per_minute', s.admit_per_minute, 'max_active', s.max_active,
                  'session_seconds', s.session_seconds,
                  'waiting_grace_seconds', s.waiting_grace_seconds,
                  'claim_seconds', s.claim_seconds, 'mode', s.mode},
   }
   if place == nil then place = st.waiting + 1 end
-  if not place then return out end
-  local slot, rounds = slot_ms(st, s, place)
-  if slot then
-    for _, v in ipairs({'slot_ms', string.format('%d', slot), 'slot_rounds', rounds}) do
-      out[#out + 1] = v
-    end
+  local found = place and slots(st, s, place)
+  if found then
+    out[#out + 1] = 'slots'
+    out[#out + 1] = found
   end
   return out
 end
