@@ -60,7 +60,9 @@ class World:
     def __init__(self, workdir: Path, settings: dict[str, Any]):
         self.redis = RedisServer(workdir / "redis", persistent=True)
         self.redis.start()
-        self.clock = ManualClock(int(time.time() * 1000))
+        # Now, to the minute: token times stay plausible, and whole seconds and
+        # rate buckets fall the same way in every run.
+        self.clock = ManualClock(int(time.time()) // 60 * 60_000)
         self.start_ms = self.clock.ms
         self.settings = settings
         self.config = parse_config(

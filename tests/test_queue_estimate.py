@@ -135,3 +135,25 @@ def test_paused_and_closed_rooms_say_why_there_is_no_estimate(make_app, clock, a
         assert response.status_code == 200
         body = client.get(f"/api/rooms/shop/tickets/{ticket}").json
         assert (body["estimated_wait"], body["estimate_unavailable"]) == (None, mode)
+
+
+def test_early_logouts_bring_the_soon_end_of_a_full_room_forward(make_app, clock):
+    rooms = {"shop": {"admit_per_minute": 600, "max_active": 2, "session_seconds": 120}}
+    client = make_app(rooms=rooms).test_client()
+    engine = client.application.extensions["waiting_room"].engine
+    tickets = [take(client) for _ in range(40)]
+    before = waiting_estimate(client, tickets[-1])
+    for _ in range(8):  # everyone logs out after 12 s of a 120 s session
+        for ticket in tickets:
+            if engine.status("shop", ticket).state == "served":
+                engine.claim("shop", ticket)
+        clock.advance(12)
+        for ticket in tickets:
+            if engine.status("shop", ticket, heartbeat=False).state == "admitted":
+                engine.finish("shop", ticket)
+    view = engine.status("shop", tickets[-1])
+    assert 12 <= view.room.session_mean_s < 40
+    position, estimate = waiting_estimate(client, tickets[-1])
+    # Full sessions would take 60 s a place; sessions lately last 12 s.
+    assert estimate["high"] >= 60 * (position - 1)
+    assert estimate["low"] <= 20 * position < before[1]["low"] / 2
