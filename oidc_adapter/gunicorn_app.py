@@ -86,8 +86,8 @@ def run(config: Config, bind: str, workers: int, threads: int = 4) -> None:
         config = config.model_copy(update={"redis_url": embedded.url})
     try:
         # First start on a fresh machine: create the signing keys before any worker
-        # needs them (a no-op when an active key exists); after the embedded Redis
-        # is up, which the Redis key store lives in.
+        # needs them (a no-op when every algorithm in use has an active key); after
+        # the embedded Redis is up, which the Redis key store lives in.
         store_for(config).ensure()
         GunicornApp(partial(create_app, config), gunicorn_options(bind, workers, threads)).run()
     finally:

@@ -20,6 +20,7 @@ import redis
 from flask import Blueprint, Response, redirect, request, url_for
 
 from ..config import RoomConfig
+from ..oidc.authorization_request import INVALID_LINK
 from ..return_to import ReturnToRefused, check_return_to, origin_of, raw_return_to, with_token
 from ..room.engine import RoomClosed
 from ..room.results import TicketView
@@ -30,7 +31,6 @@ from .responses import no_store
 
 bp = Blueprint("wait", __name__)
 
-INVALID_LINK = "This sign-in link is not valid"
 CLOSED = "This waiting room takes no new visitors right now."
 
 
