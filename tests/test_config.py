@@ -150,6 +150,11 @@ def test_room_defaults_and_limits_are_shared_with_the_admin_api():
         "waiting_grace_seconds": 120,
         "claim_seconds": 120,
         "mode": "auto",
+        "join_cost": "none",
+        "pow_bits": 16,
+        "captcha_provider": "none",
+        "captcha_secret_env": "",
+        "tickets_per_ip_per_minute": 0,
     }
 
 

@@ -76,3 +76,22 @@ def test_readyz_needs_a_signing_key_for_every_algorithm_in_use(make_oidc, tmp_pa
     ready = make_oidc(clients=es256_other()).browser.get("/readyz")
     assert ready.status_code == 200, ready.json
     assert ready.json["checks"]["signing_key"] is True
+
+
+def test_after_a_key_rotation_logins_are_signed_by_the_new_keys(make_oidc, tmp_path):
+    KeyStore(tmp_path / "keys", algs=["ES256"]).ensure()
+    oidc = make_oidc(clients=es256_other())
+    before = login_as(oidc, "other", OTHER_SECRET, OTHER_REDIRECT)
+
+    # What `oidc-adapter keys rotate` does, in the server's own store.
+    keys = oidc.app.extensions["waiting_room"].provider.tokens.keys
+    promoted = {info.alg: info.kid for info in keys.rotate()}
+    after = login_as(oidc, "other", OTHER_SECRET, OTHER_REDIRECT)
+
+    id_token, access = oidc.decode(after["id_token"]), oidc.decode(after["access_token"])
+    assert (id_token.header["alg"], id_token.header["kid"]) == ("ES256", promoted["ES256"])
+    assert (access.header["alg"], access.header["kid"]) == ("RS256", promoted["RS256"])
+    for tokens in (before, after):  # the retired keys stay published
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert oidc.browser.get("/userinfo", headers=bearer).status_code == 200
+        assert oidc.decode(tokens["id_token"]).claims["aud"] in ("other", ["other"])

@@ -47,9 +47,9 @@ def check_config(file: str | None, schema: bool) -> None:
 def serve(config_path: str, bind: str, workers: int, threads: int) -> None:
     """Run the production server (gunicorn)."""
     cfg = load_or_exit(config_path)
-    if not cfg.admin_token:
+    if not cfg.admin_credentials:
         click.echo(
-            "admin_token: required to serve (set it in the config or OIDC_ADAPTER_ADMIN_TOKEN)",
+            "admin_token: required to serve (set it, admin_tokens or OIDC_ADAPTER_ADMIN_TOKEN)",
             err=True,
         )
         sys.exit(2)

@@ -22,6 +22,7 @@ from .rules import FILE_PROBLEMS
 ENVIRONMENT = {
     "redis_url": "REDIS_URL",
     "admin_token": "OIDC_ADAPTER_ADMIN_TOKEN",
+    "metrics_token": "OIDC_ADAPTER_METRICS_TOKEN",
     "secret_key": "OIDC_ADAPTER_SECRET_KEY",
     "trusted_proxies": "OIDC_ADAPTER_TRUSTED_PROXIES",
 }

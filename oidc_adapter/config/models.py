@@ -61,6 +61,16 @@ def _source(info: ValidationInfo) -> Source:
     return info.context if isinstance(info.context, Source) else Source()
 
 
+def _secret_in(variable: str, info: ValidationInfo) -> str:
+    """A secret from the environment: set, and at least 16 characters."""
+    value = _source(info).env.get(variable)
+    if not value:
+        raise rules.problem(f"environment variable {variable} is not set")
+    if len(value) < 16:
+        raise rules.problem(f"{variable} must hold at least 16 characters")
+    return value
+
+
 class Table(BaseModel):
     """A TOML table: unknown keys are mistakes, and a missing required key is
     checked as an empty value so its field's own rule words the problem."""
@@ -191,13 +201,8 @@ class ClientConfig(Table):
     @field_validator("secret_env")
     @classmethod
     def _variable_holds_a_secret(cls, variable: str | None, info: ValidationInfo) -> str | None:
-        if variable is None:
-            return None
-        value = _source(info).env.get(variable)
-        if not value:
-            raise rules.problem(f"environment variable {variable} is not set")
-        if len(value) < 16:
-            raise rules.problem(f"{variable} must hold at least 16 characters")
+        if variable is not None:
+            _secret_in(variable, info)
         return variable
 
     @field_validator("secret", mode="wrap")
@@ -234,6 +239,42 @@ class ClientConfig(Table):
         parts = urlsplit(uris[0])
         return f"{parts.scheme}://{parts.netloc}/"
 
+
+class AdminToken(Table):
+    """An [admin_tokens] entry: one operator's bearer token for the admin API; the
+    operator log names whoever used it."""
+
+    env: Annotated[
+        str,
+        Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        worded("must name an environment variable"),
+    ]
+    """The environment variable holding the token (at least 16 characters)."""
+
+    _token: str = PrivateAttr("")
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @field_validator("env")
+    @classmethod
+    def _holds_a_token(cls, variable: str, info: ValidationInfo) -> str:
+        _secret_in(variable, info)
+        return variable
+
+    @model_validator(mode="after")
+    def _keep_token(self, info: ValidationInfo) -> AdminToken:
+        # Read from the environment, never from the file; kept out of every dump.
+        self._token = _source(info).env[self.env]
+        return self
+
+
+#: HOST:PORT, the host a name, an IPv4 address or an [IPv6] address.
+BIND_ADDRESS = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$"
+AdminName = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$"), worded("names use a-z, 0-9, . _ - (max 63)")
+]
 
 RoomName = Annotated[
     str, Field(pattern=ROOM_NAME.pattern), worded("room names use a-z, 0-9, '-' and '_' (max 63)")
@@ -285,7 +326,33 @@ class Config(Table):
         Annotated[str, Field(min_length=16), worded("must be a string of at least 16 characters")]
         | None
     ) = None
-    """Bearer token of the admin API (`serve` needs one); OIDC_ADAPTER_ADMIN_TOKEN wins."""
+    """Bearer token of the admin API (`serve` needs it or admin_tokens); its actions are
+    logged as "admin"; OIDC_ADAPTER_ADMIN_TOKEN wins."""
+    admin_tokens: Annotated[
+        dict[AdminName, Annotated[AdminToken, worded("must be a table")]],
+        worded('must be a table of NAME = { env = "VARIABLE" } entries'),
+    ] = Field(default_factory=dict)
+    """Named admin API tokens, each read from an environment variable
+    (`alice = { env = "ALICE_ADMIN_TOKEN" }`); the operator log shows the name."""
+    metrics_token: (
+        Annotated[str, Field(min_length=16), worded("must be a string of at least 16 characters")]
+        | None
+    ) = None
+    """Bearer token /metrics requires (none: /metrics is public);
+    OIDC_ADAPTER_METRICS_TOKEN wins."""
+    metrics_bind: (
+        Annotated[
+            str,
+            Field(pattern=BIND_ADDRESS),
+            worded("must be HOST:PORT, e.g. 127.0.0.1:9108"),
+        ]
+        | None
+    ) = None
+    """Serve /metrics only on this internal HOST:PORT (by the `serve` master process), not
+    on the public bind; none: /metrics is on the public bind."""
+    log_format: Annotated[Literal["text", "json"], worded("must be text or json")] = "text"
+    """"json": one JSON line per request and per operator action on stdout; "text": only
+    gunicorn's access log, and operator actions as text lines."""
     secret_key: (
         Annotated[str, Field(min_length=32), worded("must be a string of at least 32 characters")]
         | None
@@ -346,6 +413,33 @@ class Config(Table):
         if self.keys_backend == "redis":
             self._key_encryption_key = key_encryption_key(_source(info).env)
         return self
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _port_in_range(cls, bind: str | None) -> str | None:
+        if bind is not None and int(bind.rpartition(":")[2]) > 65535:
+            raise rules.problem("the port must be from 1 to 65535")
+        return bind
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _one_name_per_token(
+        cls, named: dict[str, AdminToken], info: ValidationInfo
+    ) -> dict[str, AdminToken]:
+        """Each token names one operator: a name or a token used twice makes the log lie."""
+        single = info.data.get("admin_token")
+        if single and "admin" in named:
+            raise rules.problem("'admin' is the name of admin_token; choose another")
+        tokens = [entry.token for entry in named.values()] + ([single] if single else [])
+        if len(set(tokens)) != len(tokens):
+            raise rules.problem("two names share one token")
+        return named
+
+    @property
+    def admin_credentials(self) -> dict[str, str]:
+        """Every admin API token by the name its actions are logged under."""
+        named = {name: entry.token for name, entry in self.admin_tokens.items()}
+        return {"admin": self.admin_token, **named} if self.admin_token else named
 
     @property
     def insecure_localhost(self) -> bool:

@@ -9,9 +9,11 @@ Readers (the OIDC provider in each gunicorn worker) keep an immutable
 snapshot in memory and ask the storage for its change marker at most every
 `reload_interval` seconds, so the hot path is a clock read and a comparison.
 A rotation done by the CLI on one host reaches every process within that
-interval, without a restart. A reader that finds the store half-written,
-broken or unreachable keeps its last good snapshot, so it never loses its
-signing key mid-rotation.
+interval, without a restart. Each active key's `Signer` (the parsed key and
+its encoded headers) lives in the snapshot: kept while that kid signs,
+replaced when a rotation changes the kid. A reader that finds the store
+half-written, broken or unreachable keeps its last good snapshot, so it
+never loses its signing key mid-rotation.
 
 Writers (CLI, first start) read, change and write under the storage's lock
 (a lock file) or its compare-and-set (Redis), retried when another writer
@@ -50,6 +52,7 @@ from .material import (
     public_of,
     to_pem,
 )
+from .signer import Signer
 from .storage import FileStorage, KeyStorage, Loaded, WriteConflict
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,8 @@ class _Snapshot:
     #: The storage's change marker this snapshot was built from.
     marker: object
     infos: tuple[KeyInfo, ...]
-    #: (kid, alg, private key) of each algorithm's active key, by algorithm.
-    active: Mapping[str, tuple[str, str, SigningKey]]
+    #: The signer of each algorithm's active key, by algorithm.
+    active: Mapping[str, Signer]
     jwks: tuple[dict[str, Any], ...] = ()
 
 
@@ -81,7 +84,7 @@ def _has_active(records: list[KeyInfo], alg: str) -> bool:
 
 def _signing(snap: _Snapshot) -> dict[str, str]:
     """The kid each algorithm signs with: what operators need logged when it changes."""
-    return {alg: active[0] for alg, active in snap.active.items()}
+    return {alg: signer.kid for alg, signer in snap.active.items()}
 
 
 class KeyStore:
@@ -127,10 +130,12 @@ class KeyStore:
 
     # -- reading -----------------------------------------------------------
 
-    def signing_key(self, alg: str | None = None) -> tuple[str, str, Any]:
-        """(kid, alg, private key) of the active key of `alg` (default: the store's
-        alg), for joserfc.jwt.encode. Called for every token, so it only reads the
-        snapshot."""
+    def signer(self, alg: str | None = None) -> Signer:
+        """The signer of the active key of `alg` (default: the store's alg).
+
+        Called for every token, so it only reads the snapshot: the same
+        Signer until a rotation makes another key of `alg` sign.
+        """
         alg = alg or self.alg
         snap = self._current()
         active = snap.active.get(alg) if snap is not None else None
@@ -140,6 +145,11 @@ class KeyStore:
                 f"run `oidc-adapter keys generate --alg {alg}`"
             )
         return active
+
+    def signing_key(self, alg: str | None = None) -> tuple[str, str, SigningKey]:
+        """(kid, alg, private JWK) of the active key of `alg`, for other JOSE libraries."""
+        signer = self.signer(alg)
+        return signer.kid, signer.alg, signer.key
 
     def missing_algs(self) -> list[str]:
         """Algorithms in use that have no active key loaded: their tokens cannot be signed."""
@@ -200,12 +210,16 @@ class KeyStore:
     def _build(self, loaded: Loaded, records: list[KeyInfo]) -> _Snapshot:
         infos: list[KeyInfo] = []
         public: dict[str, SigningKey] = {}
-        active: dict[str, tuple[str, str, SigningKey]] = {}
+        active: dict[str, Signer] = {}
+        # A signer is kept while its key still signs, so its cached headers
+        # survive reloads that change something else (a new next key).
+        before = {s.kid: s for s in self._snapshot.active.values()} if self._snapshot else {}
         for info in sorted(records, key=sort_key):
             key = self._private(loaded, info)
             public[info.kid] = public_of(key, info.kid, info.alg)
             if info.state == ACTIVE:
-                active[info.alg] = (info.kid, info.alg, key)
+                kept = before.get(info.kid)
+                active[info.alg] = kept or Signer(info.kid, info.alg, key)
             infos.append(self._with_horizon(info))
         jwks = tuple(public[i.kid].as_dict(private=False) for i in infos)
         return _Snapshot(marker=loaded.marker, infos=tuple(infos), active=active, jwks=jwks)

@@ -1,5 +1,5 @@
 """Client authentication (RFC 6749 §2.3.1): client_secret_basic or
-client_secret_post, one of them per request. /token (through Authlib) and
+client_secret_post, one of them per request. /token and
 the sessions API both use this, so a client authenticates the same way
 everywhere."""
 

@@ -4,8 +4,9 @@ A code is stored under the SHA-256 of its value, so a Redis dump never holds
 a redeemable code. Redeeming is one script that deletes the code and sets a
 redeemed marker together, so two concurrent exchanges can never both succeed
 and the loser always finds the marker: the session the code started is then
-revoked, whichever request won (RFC 6749 §4.1.2, RFC 9700 §4.5). An exchange
-that fails before issuing tokens removes its marker again.
+revoked, whichever request won (RFC 6749 §4.1.2, RFC 9700 §4.5); the same
+script answers with the marker, so a replay costs no second round trip. An
+exchange that fails before issuing tokens removes its marker again.
 """
 
 from __future__ import annotations
@@ -38,24 +39,13 @@ class AuthorizationCode:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
 
-    # Authlib's AuthorizationCodeMixin / OpenID accessors
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
 
-    def get_scope(self) -> str:
-        return self.scope
+@dataclass(frozen=True)
+class Replay:
+    """A code presented again after it was redeemed: the session it started."""
 
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_acr(self) -> None:
-        return None
-
-    def get_amr(self) -> None:
-        return None
+    room: str
+    ticket: str
 
 
 def _keys(code: str) -> list[str]:
@@ -76,24 +66,21 @@ class CodeStore:
     def save(self, code: str, data: AuthorizationCode) -> None:
         self.client.set(_keys(code)[0], json.dumps(asdict(data)), ex=CODE_TTL_SECONDS)
 
-    def redeem(self, code: str, client_id: str) -> AuthorizationCode | None:
-        """Consume the code if it is this client's; None if unknown, expired or used.
+    def redeem(self, code: str, client_id: str) -> AuthorizationCode | Replay | None:
+        """Consume the code if it is this client's; a Replay if it was redeemed
+        before; None if unknown or expired.
 
         Another client presenting it leaves it in place, so a leaked code
         cannot be burnt by a different registered client.
         """
-        raw = self._redeem(keys=_keys(code), args=[client_id, REDEEMED_TTL_SECONDS])
-        return None if raw is None else AuthorizationCode(**json.loads(raw))
+        reply = self._redeem(keys=_keys(code), args=[client_id, REDEEMED_TTL_SECONDS])
+        if reply is None:
+            return None
+        redeemed, raw = reply
+        data = json.loads(raw)
+        return AuthorizationCode(**data) if redeemed else Replay(data["room"], data["ticket"])
 
     def forget_redemption(self, code: str) -> None:
         """An exchange that failed (wrong verifier, turn over) issued nothing: a
         retry of its code is a mistake to refuse, not a replay to punish."""
         self.client.delete(_keys(code)[1])
-
-    def replayed(self, code: str) -> tuple[str, str] | None:
-        """(room, ticket) of a code that was already redeemed, for revocation."""
-        raw = self.client.get(_keys(code)[1])
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        return data["room"], data["ticket"]

@@ -1,5 +1,5 @@
-"""The OpenID provider: Authlib's authorization server for /token, wired to
-our clients, codes and tokens, and the code a served login gets."""
+"""The OpenID provider: our clients, codes and tokens, the code a served login
+gets and the token response its exchange gets."""
 
 from __future__ import annotations
 
@@ -8,27 +8,23 @@ from collections.abc import Callable
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError
 
 from ..authorizer import api_audience
 from ..config import Config
 from ..room.engine import RoomEngine
 from ..room.results import TicketView
 from .authorization_request import AuthorizationError, AuthorizationRequest
-from .client_auth import ClientAuthError, authenticate_client
 from .clients import Client
+from .code_exchange import CodeExchange
 from .codes import CODE_BYTES, AuthorizationCode, CodeStore
-from .grants import CodeGrant, OpenIDExtension, Pkce, TicketUser
 from .tokens import TokenIssuer, subject_for
 
 
-class Provider(AuthorizationServer):
+class Provider:
     """The registered clients, the code store and the token issuer of one app.
 
     /authorize is answered by our own steps (the login waits in line between
-    the check and the code); Authlib runs the token exchange, with our client
-    authentication and our token response.
+    the check and the code); /token by `CodeExchange` and `token_response`.
     """
 
     def __init__(
@@ -45,9 +41,7 @@ class Provider(AuthorizationServer):
         self.tokens = tokens
         self._secret = secret
         self.clients = {cid: Client(c) for cid, c in config.clients.items()}
-        super().__init__(query_client=self.clients.get, save_token=lambda token, request: None)
-        self.register_grant(CodeGrant, [OpenIDExtension(self), Pkce(required=False)])
-        self.register_token_generator("default", self._generate_token)
+        self.exchange = CodeExchange(self.clients, codes, engine)
 
     def subject(self, view: TicketView) -> str:
         return subject_for(self._secret(), view.room.name, view.ticket)
@@ -105,37 +99,32 @@ class Provider(AuthorizationServer):
         params.append(("iss", self.config.issuer))
         return add_params_to_uri(uri, params)
 
-    def handle_error_response(self, request: Any, error: Any) -> Any:
-        """A token request that redeemed its code but failed issued nothing."""
-        code = getattr(request, "redeemed_code", None)
-        if code is not None:
-            self.codes.forget_redemption(code)
-        return super().handle_error_response(request, error)
-
-    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Client:
-        """Authlib's hook, answered by the one client-authentication rule."""
-        try:
-            client, method = authenticate_client(
-                self.clients, request.headers.get("Authorization"), request.form
-            )
-        except ClientAuthError as exc:
-            if exc.status == 400:
-                raise InvalidRequestError(exc.description) from None
-            raise InvalidClientError(status_code=401, description=exc.description) from None
-        request.auth_method = method
-        return client
-
-    def _generate_token(
-        self, client: Client, user: TicketUser, scope: str | None = None, **_: Any
-    ) -> dict[str, Any]:
-        """An RFC 9068 access token living exactly as long as the admitted session
-        (so Authlib's expires_in is not ours to choose, and there is no refresh token)."""
-        token = self.tokens.bearer_response(
-            user.view,
-            sub=user.sub,
-            audience=client.get_client_id(),
-            client_id=client.get_client_id(),
-            scope=scope or "",
-            auth_time=user.auth_time,
+    def token_response(self, client: Client, code: AuthorizationCode, view: TicketView) -> dict:
+        """What a redeemed code gets: an RFC 9068 access token living exactly as
+        long as the admitted session (no refresh token), and with `openid` in
+        scope an ID token signed with the client's algorithm."""
+        client_id = client.get_client_id()
+        sub = self.subject(view)
+        token: dict[str, Any] = self.tokens.bearer_response(
+            view,
+            sub=sub,
+            audience=client_id,
+            client_id=client_id,
+            scope=code.scope,
+            auth_time=code.auth_time,
         )
-        return {**token, "scope": scope or ""}
+        token["scope"] = code.scope
+        if "openid" in code.scope.split():
+            assert view.session_expires_ms is not None
+            token["id_token"] = self.tokens.id_token(
+                sub=sub,
+                client_id=client_id,
+                room=code.room,
+                expires_at=view.session_expires_ms // 1000,
+                auth_time=code.auth_time,
+                nonce=code.nonce,
+                access_token=token["access_token"],
+                session=code.ticket,
+                alg=client.settings.id_token_signed_response_alg,
+            )
+        return token

@@ -13,8 +13,6 @@ import secrets
 import time
 from typing import Any
 
-from joserfc import jwt
-
 from ..authorizer import HANDOFF_TOKEN_TYPE
 from ..keys import KeyStore
 from ..room.results import TicketView
@@ -51,8 +49,7 @@ class TokenIssuer:
         self.keys = keys
 
     def _sign(self, claims: dict[str, Any], typ: str, alg: str | None = None) -> str:
-        kid, alg, key = self.keys.signing_key(alg)
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+        return self.keys.signer(alg).sign(claims, typ)
 
     def access_token(
         self,

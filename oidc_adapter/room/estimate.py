@@ -85,16 +85,29 @@ def leave_shares(room: RoomView, ahead: int, number: int) -> tuple[float, float]
     return local, overall
 
 
-def _slot_seconds(room: RoomView, slot: Slot, soon: bool) -> float:
+@dataclass(frozen=True)
+class Outlook:
+    """One reading of how the room will go from here: how long sessions last
+    (`lately`: as long as they have lately, else their full length), how long
+    a claim takes once a turn comes, and whether sessions held now end early
+    at the pace seen lately."""
+
+    lately: bool
+    claim_polls: float
+
+
+SLOW = Outlook(lately=False, claim_polls=1.0)
+LIKELY = Outlook(lately=True, claim_polls=0.5)
+FAST = Outlook(lately=True, claim_polls=0.0)
+
+
+def _slot_seconds(room: RoomView, slot: Slot, outlook: Outlook) -> float:
     """Seconds until `slot` frees: the booked end of a session held now, then
-    its rounds of sessions. At the soonest, later sessions last as long as
-    they have lately and are claimed at once; at the latest, they run their
-    full length and each claim takes a poll period."""
+    its rounds of sessions, each followed by a claim."""
     booked = max(0.0, slot.booked_ms - room.now_ms) / 1000
     full = room.settings["session_seconds"]
-    if not soon:
-        return booked + slot.rounds * (full + room.poll_seconds)
-    return booked + slot.rounds * min(full, room.session_mean_s or full)
+    session = min(full, room.session_mean_s or full) if outlook.lately else full
+    return booked + slot.rounds * (session + outlook.claim_polls * room.poll_seconds)
 
 
 def _early_exits_per_second(room: RoomView) -> float:
@@ -106,71 +119,86 @@ def _early_exits_per_second(room: RoomView) -> float:
     return 2 * (1 - used) * room.active / full
 
 
-def _slot_wait(room: RoomView, admissions: float, soon: bool) -> float:
+def _slot_wait(room: RoomView, admissions: float, outlook: Outlook) -> float:
     """Seconds until a slot under max_active frees for the `admissions`-th
     person from now, between the places the scripts reported (and the slots
-    free now, which take no time). At the soonest, sessions that end early
-    free slots on top of those booked to end."""
+    free now, which take no time). Read lately, sessions that end early free
+    slots on top of those booked to end before then."""
     free = float(room.settings["max_active"] - room.active)
     last_place, last_wait, wait = free, 0.0, 0.0
     for slot in room.slots:
         if slot.place <= last_place:
             continue
-        wait = _slot_seconds(room, slot, soon)
+        wait = _slot_seconds(room, slot, outlook)
         if admissions <= slot.place:
             share = (admissions - last_place) / (slot.place - last_place)
             wait = last_wait + max(0.0, share) * (wait - last_wait)
             break
         last_place, last_wait = slot.place, wait
     needed = admissions - free
-    if not soon or needed <= 0:
+    if not outlook.lately or needed <= 0:
         return wait
-    return wait / (1 + _early_exits_per_second(room) * wait / needed)
+    # At the soonest every early exit is a slot more. Likelier, about half of
+    # them are: a session booked to end before `wait` that ends early frees
+    # its slot sooner, but that slot was counted already.
+    later = 1.0 if outlook is FAST else 0.5
+    return wait / (1 + _early_exits_per_second(room) * wait * later / needed)
 
 
-def _seconds_until(admissions: float, room: RoomView, soon: bool) -> float:
+def _seconds_until(admissions: float, room: RoomView, outlook: Outlook) -> float:
     """Seconds until the `admissions`-th admission from now: by the rate, and
     not before a slot frees under max_active."""
     by_rate = admissions / (room.settings["admit_per_minute"] / 60)
-    return max(by_rate, _slot_wait(room, admissions, soon)) if room.slots else by_rate
+    return max(by_rate, _slot_wait(room, admissions, outlook)) if room.slots else by_rate
 
 
-def leavers_band(room: RoomView, ahead: int, number: int) -> tuple[float, float]:
-    """How many of the `ahead` people before a ticket will leave unserved, at
-    least and at most: the lower and the higher reading of the share, give or
-    take two standard deviations (each one leaves or not, so the count is about
-    Poisson). The high side assumes a small share even in a room nobody has
-    left yet."""
+@dataclass(frozen=True)
+class Leavers:
+    """How many of the people ahead of a ticket will leave unserved: at least,
+    most likely, and at most."""
+
+    few: float
+    likely: float
+    many: float
+
+
+def leavers(room: RoomView, ahead: int, number: int) -> Leavers:
+    """The lower and the higher reading of the share, give or take two standard
+    deviations (each one leaves or not, so the count is about Poisson), and
+    their mean as the likely count. The high side assumes a small share even
+    in a room nobody has left yet."""
     shares = leave_shares(room, ahead, number)
     expected = ahead * min(shares)
     cautious = ahead * min(MAX_LEAVE_SHARE, max(MIN_LEAVE_SHARE, *shares))
-    return (
-        max(0.0, expected - 2 * math.sqrt(expected)),
-        min(float(ahead), cautious + 2 * math.sqrt(cautious)),
-    )
+    few = max(0.0, expected - 2 * math.sqrt(expected))
+    many = min(float(ahead), cautious + 2 * math.sqrt(cautious))
+    return Leavers(few, min(many, max(few, ahead * sum(shares) / 2)), many)
 
 
 def estimate_wait(room: RoomView, ahead: int, number: int) -> WaitEstimate | None:
     """Seconds until ticket `number`, with `ahead` people before it, is served
     (for a newcomer: the next number, behind everyone waiting), as a range from
     "many ahead leave, the next admission is due now, sessions are claimed at
-    once" to "few leave, it is a whole interval away, each claim takes a poll"."""
+    once" to "few leave, it is a whole interval away, each claim takes a poll",
+    and the likely wait between them: the leavers and sessions seen lately,
+    claims taking half a poll period."""
     if unavailable(room):
         return None
     rate = room.settings["admit_per_minute"]
     if room.mode == "passthrough":
         return WaitEstimate(0, 0, 0, float(rate))
     place = ahead + 1
-    few, many = leavers_band(room, ahead, number)
-    slow = _seconds_until(place - few, room, soon=False)
-    fast = _seconds_until(place - 1 - many, room, soon=True)
+    band = leavers(room, ahead, number)
+    slow = _seconds_until(place - band.few, room, SLOW)
+    fast = _seconds_until(place - 1 - band.many, room, FAST)
+    likely = _seconds_until(place - 0.5 - band.likely, room, LIKELY)
     # A turn is noticed at the next call to the room: the waiting poll about
     # once per poll period each, so a quiet room notices up to a period late.
     notice = room.poll_seconds / max(1, room.waiting)
     low = math.floor(fast)
     high = math.ceil(slow + notice)
     return WaitEstimate(
-        seconds=round((low + high) / 2),
+        seconds=min(high, max(low, round(likely + notice / 2))),
         low=low,
         high=high,
         rate_per_minute=60 * place / slow if slow > 0 else float(rate),

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     GetCoreSchemaHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -26,6 +27,10 @@ from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_sc
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 Mode = Literal["auto", "queue_all", "paused", "closed", "passthrough"]
 MODES: tuple[str, ...] = get_args(Mode)
+JoinCost = Literal["none", "pow"]
+CaptchaProvider = Literal["none", "turnstile", "hcaptcha"]
+#: The name of an environment variable, never a secret itself ("" = none).
+ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]{0,127})?$"
 UNKNOWN = "unknown setting"
 
 
@@ -97,6 +102,20 @@ class RoomSettings(BaseModel):
     """A served ticket that does not log in this long gives its slot back."""
     mode: Annotated[Mode, worded(f"must be one of {', '.join(MODES)}")] = "auto"
     """auto, queue_all (strictly at the rate), paused, closed (no new tickets), passthrough."""
+    join_cost: Annotated[JoinCost, worded("must be none or pow")] = "none"
+    """pow: a new visitor solves a proof-of-work challenge before its ticket is taken."""
+    pow_bits: Annotated[int, Between(0, 28)] = 16
+    """Proof-of-work difficulty: leading zero bits of SHA-256(challenge || counter)."""
+    captcha_provider: Annotated[CaptchaProvider, worded("must be none, turnstile or hcaptcha")] = (
+        "none"
+    )
+    """turnstile or hcaptcha: a new ticket needs a CAPTCHA token the provider confirms."""
+    captcha_secret_env: Annotated[
+        str, Field(pattern=ENV_NAME), worded("must be the name of an environment variable")
+    ] = ""
+    """The environment variable that holds the CAPTCHA secret (the secret never enters config)."""
+    tickets_per_ip_per_minute: Annotated[int, Between(0, 1_000_000)] = 0
+    """New tickets per client address (IPv6: per /64) per minute; 0 means no limit."""
 
     def as_settings(self) -> dict[str, Any]:
         """The live part only: branding in a subclass never reaches Redis."""
@@ -110,7 +129,7 @@ LIMITS: dict[str, tuple[int, int, int]] = {
     for rule in field.metadata
     if isinstance(rule, Between)
 }
-LIVE_SETTINGS: tuple[str, ...] = (*LIMITS, "mode")
+LIVE_SETTINGS: tuple[str, ...] = tuple(RoomSettings.model_fields)
 
 
 def problem_of(error: ErrorDetails) -> tuple[str, str]:

@@ -7,7 +7,8 @@
 | `rooms_api`, `tickets_api` | the room and ticket JSON API (direct integration) |
 | `sessions_api`, `forward_auth` | the protected site: end a session, gate a request |
 | `wait`, `handoff` | the redirect integration: wait, then hand the visitor back to the site |
-| `admin_api`, `health` | operators and orchestrators |
+| `admin_api`, `health`, `metrics` | operators and orchestrators |
+| `access_log` | JSON lines per request and per operator action |
 | `pages`, `branding` | the waiting and error pages and their files |
 
 Blueprints read the app's parts from `oidc_adapter.services`; nothing below
@@ -27,6 +28,7 @@ from . import (
     forward_auth,
     handoff,
     health,
+    metrics,
     rooms_api,
     sessions_api,
     tickets_api,
@@ -34,6 +36,7 @@ from . import (
     userinfo,
     wait,
 )
+from .access_log import register_access_log
 from .cors import register_cors
 from .errors import register_error_handlers
 from .pages import TEMPLATE_FOLDER
@@ -53,13 +56,17 @@ BLUEPRINTS = (
     handoff.bp,
     admin_api.bp,
     health.bp,
+    metrics.bp,
     branding.bp,
 )
 
 
 def register(app: Flask, config: Config) -> None:
-    """Every blueprint and the cross-cutting parts: errors, CORS, proxies, headers."""
+    """Every blueprint and the cross-cutting parts: errors, CORS, proxies, headers,
+    metrics and logs."""
     app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
+    metrics.register_request_metrics(app)
+    register_access_log(app, config)
     register_error_handlers(app)
     register_cors(app, config.cors_origins)
     register_security_headers(app, config)

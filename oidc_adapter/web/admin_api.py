@@ -1,7 +1,9 @@
 """The operator API: every action behind a bearer admin token.
 
-The token is compared in constant time, and a refused request changes
-nothing. With no token configured the API refuses everything.
+Tokens are compared in constant time, and a refused request changes
+nothing. With no token configured the API refuses everything. Several named
+tokens (`admin_tokens`) may be configured; each action's log line names the
+token that made it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from ..room.engine import COMPACT_RETENTION_SECONDS
 from ..room.present import room_json, ticket_json
@@ -18,30 +20,74 @@ from ..room.settings import parse_setting_changes
 from ..room.states import REVOKED
 from ..services import services
 from . import validate
+from .access_log import log_operator_action, ticket_hash
 from .errors import ApiError
 from .responses import no_store
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin")
 
 MAX_ADMIT = 100_000
+READS = ("GET", "HEAD", "OPTIONS")
+#: The body fields each action reads (None: all, the settings it changed).
+ACTION_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "change_settings": None,
+    "admit": ("count",),
+    "revoke": ("ticket",),
+    "compact": ("older_than_seconds",),
+}
 
 
 @bp.before_request
 def require_admin_token() -> None:
-    expected = services().config.admin_token
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if (
-        not expected
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(given.strip().encode(), expected.encode())
-    ):
+    g.admin_name = admin_name(request.headers.get("Authorization", ""))
+    if g.admin_name is None:
         raise ApiError(
             401,
             "invalid_token",
             "A valid admin bearer token is required.",
             {"WWW-Authenticate": 'Bearer realm="admin"'},
         )
+
+
+def admin_name(header: str) -> str | None:
+    """The name of the token `Authorization: Bearer <token>` carries. Every configured
+    token is compared, in constant time, so timing tells neither which nor how much matched."""
+    scheme, _, given = header.partition(" ")
+    presented = given.strip().encode()
+    found = None
+    for name, token in services().config.admin_credentials.items():
+        if hmac.compare_digest(presented, token.encode()) and scheme.lower() == "bearer":
+            found = name
+    return found
+
+
+@bp.after_request
+def log_action(response: Response) -> Response:
+    """Every change, and every refused token, gets an operator log line; reads do not."""
+    if request.method not in READS or response.status_code == 401:
+        action = (request.endpoint or "unknown").rpartition(".")[2]
+        details = _action_details(action) if response.status_code < 400 else {}
+        log_operator_action(
+            g.get("admin_name"),
+            action,
+            response.status_code,
+            room=(request.view_args or {}).get("room"),
+            **details,
+        )
+    return response
+
+
+def _action_details(action: str) -> dict[str, Any]:
+    """What a successful action asked for (so its body passed validation), the
+    ticket only as its log hash; actions without a body log none."""
+    if action not in ACTION_FIELDS:
+        return {}
+    body = request.get_json(silent=True) or {}
+    fields = ACTION_FIELDS[action] or tuple(body)
+    details = {key: body[key] for key in fields if key in body}
+    if "ticket" in details:
+        details["ticket"] = ticket_hash(details["ticket"])
+    return {"request": details}
 
 
 bp.after_request(no_store)

@@ -1,6 +1,6 @@
 """/authorize: a login waits in line, as a short list of named steps.
 
-    check_request → resolve_ticket → decide → remember_ticket
+    check_request → guard_join → resolve_ticket → decide → remember_ticket
 
 Each step reads and fills one `Login`. Any step may raise
 `AuthorizationError`; one handler turns it into our error page (client or
@@ -27,7 +27,7 @@ from ..oidc.authorization_request import (
 from ..room.engine import RoomClosed, UnknownTicket
 from ..room.results import TicketView
 from ..services import services
-from . import pages, ticket_cookie
+from . import door, pages, ticket_cookie
 from .responses import no_store
 
 bp = Blueprint("authorize", __name__)
@@ -53,6 +53,15 @@ def check_request() -> Login:
     checked = parse_authorization_request(request.values, svc.provider.clients)
     room = svc.config.rooms[checked.client.room]
     return Login(checked, room, ticket_cookie.read(request, svc.secret, room.name))
+
+
+def guard_join(login: Login) -> None:
+    """A new visitor pays the room's price of a ticket (proof of work, CAPTCHA,
+    per-source limit) before one is taken; a held live ticket passes freely."""
+    if "none" in login.request.prompt:
+        return  # only looks, never takes
+    held = login.cookie.ticket if login.cookie else None
+    door.pass_door(login.room, held, url_for("authorize.authorize"))
 
 
 def resolve_ticket(login: Login) -> None:
@@ -107,7 +116,12 @@ def remember_ticket(login: Login) -> None:
     )
 
 
-STEPS: tuple[Callable[[Login], None], ...] = (resolve_ticket, decide, remember_ticket)
+STEPS: tuple[Callable[[Login], None], ...] = (
+    guard_join,
+    resolve_ticket,
+    decide,
+    remember_ticket,
+)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -120,7 +134,7 @@ def authorize() -> Response:
 
 
 def _waiting(view: TicketView, room: RoomConfig) -> Response:
-    query = urlencode(list(request.values.items(multi=True)))
+    query = urlencode(door.request_items())
     return pages.waiting_response(view, room, url_for("authorize.authorize") + "?" + query)
 
 

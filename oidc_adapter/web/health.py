@@ -1,4 +1,4 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness (the metrics are in `metrics`)."""
 
 from __future__ import annotations
 
@@ -48,35 +48,3 @@ def readyz() -> tuple[Response, int]:
     if not ready:
         response.headers.update(RETRY_AFTER)
     return no_store(response), 200 if ready else 503
-
-
-METRICS = (
-    ("waiting", "gauge", "Tickets waiting in line"),
-    ("active", "gauge", "Admitted sessions plus served tickets not yet claimed"),
-    ("pending", "gauge", "Served tickets not yet claimed"),
-    ("served", "counter", "Tickets served since the room was last reset"),
-    ("admitted", "counter", "Sessions started since the room was last reset"),
-    ("abandoned", "counter", "Waiting tickets abandoned (no heartbeat)"),
-    ("expired", "counter", "Turns and sessions that expired"),
-    ("seq", "counter", "Tickets taken since the room was last reset"),
-)
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    engine = services().engine
-    views = [engine.state(name) for name in engine.rooms]
-    lines: list[str] = []
-    for attr, kind, help_text in METRICS:
-        name = f"waiting_room_{attr}" + ("_total" if kind == "counter" else "")
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines += [f'{name}{{room="{v.name}"}} {getattr(v, attr)}' for v in views]
-    lines += [
-        "# HELP waiting_room_admit_per_minute Configured admission rate",
-        "# TYPE waiting_room_admit_per_minute gauge",
-    ]
-    lines += [
-        f'waiting_room_admit_per_minute{{room="{v.name}"}} {v.settings["admit_per_minute"]}'
-        for v in views
-    ]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

@@ -135,6 +135,15 @@ def waiting_page(
     return _page_headers(Response(html, mimetype="text/html"), t.lang)
 
 
+def room_page(name: str, room: RoomConfig, status: int = 200, **context: Any) -> Response:
+    """Another page in the room's look (e.g. the proof-of-work step), under the same CSP."""
+    t = translator()
+    title = t.room_text(room.name, "title", room.title) or t("page_title")
+    message = t.room_text(room.name, "message", room.message)
+    html = _render(name, room, t, title=title, message=message, **context)
+    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang)
+
+
 def waiting_response(view: TicketView, room: RoomConfig, continue_url: str) -> Response:
     """The hold: the waiting page, or its JSON mode for `Accept: application/json`."""
     status_url = url_for("rooms_api.ticket_status", room=room.name, ticket=view.ticket)

@@ -10,6 +10,7 @@ from ..room.present import room_json, ticket_json
 from ..secret import ticket_proof
 from ..services import services
 from . import validate
+from .join_gate import JoinProof, check_newcomer
 from .responses import json_error, no_store
 
 bp = Blueprint("rooms_api", __name__, url_prefix="/api/rooms")
@@ -39,6 +40,8 @@ def take_ticket(room: str) -> tuple[Response, int]:
     existing = body.get("ticket")
     if existing is not None:
         existing = validate.ticket_id(existing)
+    proof = JoinProof(body.get("pow_challenge"), body.get("pow_counter"), body.get("captcha_token"))
+    check_newcomer(room, existing, proof)
     view = svc.engine.take(room, existing)
     out = ticket_json(view)
     reused = existing is not None and view.ticket == existing

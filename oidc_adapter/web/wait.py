@@ -26,7 +26,7 @@ from ..room.engine import RoomClosed
 from ..room.results import TicketView
 from ..room.states import ADMITTED
 from ..services import services
-from . import pages, ticket_cookie
+from . import door, pages, ticket_cookie
 from .responses import no_store
 
 bp = Blueprint("wait", __name__)
@@ -114,6 +114,7 @@ def wait(room: str) -> Response:
     requested = _requested_return_to()
     return_to = _return_to(config, requested)
     held = ticket_cookie.read(request, svc.secret, room)
+    door.pass_door(config, held.ticket if held else None, request.path, method="get")
     try:
         view = svc.engine.take(room, held.ticket if held else None)
     except RoomClosed:

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 import requests
 
-from tests.e2e.nginx import PAGE, Adapter, Nginx, nginx_binary, started_servers
+from tests.e2e.nginx import (
+    PAGE,
+    SHOP_ROOM,
+    Nginx,
+    end_session,
+    nginx_binary,
+    shop_adapter,
+    started_servers,
+)
 from tests.helpers import require
 
 pytestmark = pytest.mark.e2e
 
-ROOM = "shop"
-CLIENT_ID = "shop-site"
-CLIENT_SECRET = "shop-site-secret-0123456789"
+ROOM = SHOP_ROOM
 
 
 @pytest.fixture
 def servers(tmp_path, redis_server, redis_client):
     require(nginx_binary() is not None, "nginx is not installed")
-    rooms = {ROOM: {"admit_per_minute": 6000, "max_active": 0, "session_seconds": 600}}
-    clients = {
-        CLIENT_ID: {
-            "secret": CLIENT_SECRET,
-            "redirect_uris": ["http://127.0.0.1/cb"],
-            "room": ROOM,
-        }
-    }
     with started_servers() as started:
-        adapter = Adapter(tmp_path / "adapter", redis_server.url, rooms, clients).start()
+        adapter = shop_adapter(tmp_path / "adapter", redis_server.url).start()
         started.append(adapter)
         nginx = Nginx(tmp_path / "nginx", adapter.port, ROOM).start()
         started.append(nginx)
@@ -62,14 +58,7 @@ def test_nginx_lets_in_only_admitted_sessions(servers):
     assert admitted.headers["X-Auth-Session"] == ticket
     assert admitted.headers["X-Auth-Subject"]
 
-    credentials = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-    ended = requests.post(
-        f"{adapter.url}/api/sessions/end",
-        data={"token": token},
-        headers={"Authorization": f"Basic {credentials}"},
-        timeout=10,
-    )
-    assert ended.status_code == 200 and ended.json()["ended"] is True
+    end_session(adapter.url, token)
     after = requests.get(f"{nginx.url}/", headers=bearer(token), timeout=10)
     assert after.status_code == 401
     assert requests.get(f"{nginx.url}/open/", timeout=10).content == PAGE

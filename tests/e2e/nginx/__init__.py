@@ -2,11 +2,13 @@
 
 Both run on 127.0.0.1 with everything (config, pid, logs, temp files) in a
 work directory, and stop when their `with` block ends. Shared by
-tests/e2e/test_nginx_auth_request.py and bench/authorizer_bench.py.
+tests/e2e/test_nginx_auth_request.py, tests/e2e/test_nginx_gate_cache.py (with
+the cached gate operators copy from docs/nginx/) and bench/authorizer_bench.py.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -28,6 +30,9 @@ from tests.helpers import free_port
 TEMPLATE = Path(__file__).with_name("auth_request.conf")
 TLS_TEMPLATE = Path(__file__).with_name("tls_proxy.conf")
 REDIRECT_TEMPLATE = Path(__file__).with_name("redirect.conf")
+CACHE_TEMPLATE = Path(__file__).with_name("auth_request_cache.conf")
+#: The cached gate as operators copy it (docs/integrations.md).
+SHIPPED_GATE = Path(__file__).parents[3] / "docs" / "nginx"
 START_SECONDS = 30.0
 PAGE = b"<!doctype html><title>shop</title><p>the protected page</p>\n"
 ADMIN_TOKEN = "nginx-e2e-admin-token-0123456789"
@@ -241,6 +246,73 @@ class Nginx(_Child):
         }
         ready = lambda: _answers(f"{self.url}/open/", 200)  # noqa: E731
         run_nginx(self, self.template, values, ready, "nginx to serve /open/")
+        return self
+
+
+#: The room and site of the nginx tests; the shipped cached gate names this room.
+SHOP_ROOM = "shop"
+SHOP_CLIENT_ID = "shop-site"
+SHOP_CLIENT_SECRET = "shop-site-secret-0123456789"
+
+
+def shop_adapter(workdir: Path, redis_url: str) -> Adapter:
+    """The adapter for room `shop`, whose site is a registered client (to end sessions)."""
+    rooms = {SHOP_ROOM: {"admit_per_minute": 6000, "max_active": 0, "session_seconds": 600}}
+    clients = {
+        SHOP_CLIENT_ID: {
+            "secret": SHOP_CLIENT_SECRET,
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "room": SHOP_ROOM,
+        }
+    }
+    return Adapter(workdir, redis_url, rooms, clients)
+
+
+def admitted_token(adapter_url: str, room: str) -> tuple[str, str]:
+    """(session id, access token) of a visitor let in through the direct API."""
+    taken = requests.post(f"{adapter_url}/api/rooms/{room}/tickets", timeout=10).json()
+    assert taken["state"] == "served", taken
+    issued = requests.post(
+        f"{adapter_url}/api/rooms/{room}/tickets/{taken['ticket']}/token",
+        headers={"Authorization": f"Ticket {taken['ticket_secret']}"},
+        timeout=10,
+    )
+    assert issued.status_code == 200, issued.text
+    return taken["ticket"], issued.json()["access_token"]
+
+
+def end_session(adapter_url: str, token: str) -> None:
+    """The shop's site ends the session early (POST /api/sessions/end)."""
+    credentials = base64.b64encode(f"{SHOP_CLIENT_ID}:{SHOP_CLIENT_SECRET}".encode()).decode()
+    ended = requests.post(
+        f"{adapter_url}/api/sessions/end",
+        data={"token": token},
+        headers={"Authorization": f"Basic {credentials}"},
+        timeout=10,
+    )
+    assert ended.status_code == 200 and ended.json()["ended"] is True, ended.text
+
+
+class CachedNginx(Nginx):
+    """Nginx gated by the shipped cached-gate snippets, changed only where an
+    operator must change them: the waiting room's address and the cache path."""
+
+    def __init__(self, workdir: Path, adapter_port: int):
+        super().__init__(workdir, adapter_port, SHOP_ROOM, CACHE_TEMPLATE)
+
+    def start(self) -> CachedNginx:
+        edits = {
+            "wait.internal:8000": f"127.0.0.1:{self.adapter_port}",
+            "/var/cache/nginx/waiting_room": str(self.workdir / "cache"),
+        }
+        for name in ("waiting-room-http.conf", "waiting-room-gate.conf"):
+            text = (SHIPPED_GATE / name).read_text()
+            for shipped, local in edits.items():
+                text = text.replace(shipped, local)
+            (self.workdir / name).write_text(text)
+        http = (self.workdir / "waiting-room-http.conf").read_text()
+        assert all(local in http for local in edits.values()), "the shipped config moved on"
+        super().start()
         return self
 
 
