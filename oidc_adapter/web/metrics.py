@@ -182,6 +182,10 @@ def register_request_metrics(app: Flask) -> None:
 # -- the exposition ------------------------------------------------------------------
 
 
+REDIS_UP = "waiting_room_redis_up"
+REDIS_UP_HELP = "1 when the room state could be read from Redis for this scrape, else 0"
+
+
 class RoomCollector:
     """The room gauges, read from Redis when scraped: Redis is the only state."""
 
@@ -192,9 +196,12 @@ class RoomCollector:
         try:
             views = [self._engine.state(name) for name in self._engine.rooms]
         except redis.RedisError as exc:
-            # The process counters still tell what the outage does to requests.
+            # The process counters still tell what the outage does to requests;
+            # the room gauges are left out rather than reported stale.
             log.warning("metrics: room state unavailable: %s", exc)
+            yield GaugeMetricFamily(REDIS_UP, REDIS_UP_HELP, value=0)
             return
+        yield GaugeMetricFamily(REDIS_UP, REDIS_UP_HELP, value=1)
         for attr, kind, help_text in ROOM_METRICS:
             family = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
             metric = family(f"waiting_room_{attr}", help_text, labels=("room",))
