@@ -53,6 +53,8 @@ from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
 from oidc_adapter.room.scripts import script_source
 
+from .login_bench import authorization_query
+
 REPO = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 
@@ -69,6 +71,10 @@ ROOMS: dict[str, dict[str, Any]] = {
     LINE_ROOM: HOLD,
     MEMORY_ROOM: HOLD,
 }
+#: New visitors: a relying party whose users wait in the line room, so every
+#: cookie-less /authorize takes a ticket and gets the waiting page.
+ARRIVAL_CLIENT = "bench-rp"
+ARRIVAL_REDIRECT = "https://rp.example.com/cb"
 #: Tickets the line room serves by operator action before the run, so its
 #: measured rate and wait estimates are computed as in a real event.
 ADMITTED_BEFORE_RUN = 100
@@ -223,8 +229,11 @@ class Bench:
             "data_dir": str(workdir / "var"),
             "keys_dir": str(workdir / "keys"),
             "rooms": ROOMS,
+            "clients": {ARRIVAL_CLIENT: {"secret": secrets.token_urlsafe(24),
+                                         "redirect_uris": [ARRIVAL_REDIRECT],
+                                         "room": LINE_ROOM}},
             "redis_wait_replicas": args.wait_replicas,
-        }
+        }  # fmt: skip
         self.config: Config = parse_config(self.config_data, env={})
         # A signing key, as `serve` creates before forking: /readyz and any
         # token-issuing section need one.
@@ -375,8 +384,19 @@ def _line_tickets(bench: Bench) -> list[str]:
 
 
 BASELINE = HttpLoad("bare", "bare Flask JSON", "bare", "GET", lambda _: ["/json"])
+
+
+def _arrivals(_: Bench) -> list[str]:
+    """Fresh authorization requests (own state and nonce), as relying parties
+    send them; wrk keeps no cookie, so each one is a new visitor."""
+    return [
+        "/authorize?" + authorization_query(ARRIVAL_CLIENT, ARRIVAL_REDIRECT) for _ in range(1000)
+    ]
+
+
 HTTP_LOADS: tuple[HttpLoad, ...] = (
     BASELINE,
+    HttpLoad("arrival", "GET /authorize, new visitor", "app", "GET", _arrivals, target=0.5),
     HttpLoad("room-state", "GET room state", "app", "GET", _line_state, target=0.8),
     HttpLoad("ticket-status", "GET ticket status", "app", "GET", _line_tickets, target=0.8),
     HttpLoad(
@@ -582,22 +602,34 @@ def run_http(bench: Bench) -> str:
 # -- memory -----------------------------------------------------------------------
 
 
+def _fill(bench: Bench, room: str, count: int) -> list[str]:
+    """Take `count` tickets in `room` with the real take script, pipelined;
+    returns every thousandth id (tickets spread through the line)."""
+    r = bench.redis
+    keys = room_keys(room)
+    take = r.register_script(script_source("take"))
+    r.script_load(take.script)  # the script cache is not per-ticket memory
+    bench.engine.sync_settings([room])
+    batch, sample = 1000, []
+    for start in range(0, count, batch):
+        pipe = r.pipeline(transaction=False)
+        for i in range(min(batch, count - start)):
+            new_id = secrets.token_urlsafe(TICKET_ID_BYTES)
+            take(keys=keys, args=["", new_id, ""], client=pipe)
+            if i == 0:
+                sample.append(new_id)
+        pipe.execute()
+    return sample
+
+
 def run_memory(bench: Bench) -> str:
     """Bytes of Redis memory per waiting ticket, taken by the real take script."""
     count = bench.args.memory_tickets
     r = bench.redis
     keys = room_keys(MEMORY_ROOM)
-    take = r.register_script(script_source("take"))
-    r.script_load(take.script)  # the script cache is not per-ticket memory
-    bench.engine.sync_settings([MEMORY_ROOM])
+    r.script_load(script_source("take"))
     before = r.info("memory")["used_memory"]
-    batch = 1000
-    for start in range(0, count, batch):
-        pipe = r.pipeline(transaction=False)
-        for _ in range(min(batch, count - start)):
-            new_id = secrets.token_urlsafe(TICKET_ID_BYTES)
-            take(keys=keys, args=["", new_id, ""], client=pipe)
-        pipe.execute()
+    _fill(bench, MEMORY_ROOM, count)
     after = r.info("memory")["used_memory"]
     if bench.engine.state(MEMORY_ROOM).waiting != count:
         raise RuntimeError("memory room: not every ticket is waiting")
@@ -619,6 +651,42 @@ def run_memory(bench: Bench) -> str:
     log_len = r.llen(room_key(MEMORY_ROOM, "heartbeat_log"))
     lines += ["", f"Heartbeat log: {log_len:,} entries after the takes."]
     return "\n".join(lines)
+
+
+def run_script_cost(bench: Bench) -> str:
+    """Redis CPU per script call on a room holding --memory-tickets waiting
+    tickets (the issue asks for a million), from `INFO commandstats`: what one
+    room's single Redis core can carry does not show on an empty room."""
+    count, calls = bench.args.memory_tickets, bench.args.script_calls
+    r = bench.redis
+    waiting = bench.engine.state(MEMORY_ROOM).waiting
+    sample = _fill(bench, MEMORY_ROOM, count - waiting) if waiting < count else []
+    if not sample:
+        sample = [secrets.token_urlsafe(TICKET_ID_BYTES)]
+    keys = room_keys(MEMORY_ROOM)
+    status = r.register_script(script_source("status"))
+    take = r.register_script(script_source("take"))
+    rows = ["| script call | calls | Redis µs per call (usec_per_call) |", "|---|---:|---:|"]
+    for label, call in (
+        (
+            "status + heartbeat of a ticket in the line",
+            lambda i: status(keys=keys, args=["", sample[i % len(sample)], "1"]),
+        ),
+        (
+            "take a new ticket",
+            lambda i: take(keys=keys, args=["", secrets.token_urlsafe(TICKET_ID_BYTES), ""]),
+        ),
+    ):
+        call(0)  # loads the script
+        r.config_resetstat()
+        for i in range(calls):
+            call(i)
+        stat = r.info("commandstats")["cmdstat_evalsha"]
+        rows.append(f"| {label} | {stat['calls']:,} | {stat['usec_per_call']:.1f} |")
+    state = bench.engine.state(MEMORY_ROOM)
+    return "\n".join(
+        [f"Room with {state.waiting:,} waiting tickets (`--memory-tickets`).", ""] + rows
+    )
 
 
 _KEY_ROLES = {
@@ -736,6 +804,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("http", "Hot-path throughput", run_http),
     Section("memory", "Redis memory per waiting ticket", run_memory),
+    Section("script-cost", "Redis CPU per script call in a full room", run_script_cost),
     Section("profile", "Where the time goes (in-process profile)", run_profile),
 )
 
@@ -808,6 +877,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--tickets", type=int, default=3000, help="waiting tickets polled")
     p.add_argument("--memory-tickets", type=int, default=100_000)
+    p.add_argument("--script-calls", type=int, default=2000)
     p.add_argument("--profile-requests", type=int, default=2000)
     p.add_argument("--only", type=lambda s: s.split(","), help="sections: " + ",".join(
         s.name for s in SECTIONS))  # fmt: skip

@@ -44,6 +44,7 @@ def create_app(
     keys = store_for(config, redis_client=redis_client)
     secret = InstanceSecret(redis_client, config.secret_key)
     tokens = TokenIssuer(config.issuer, keys)
+    cache_seconds = 0 if clock is not None else MAX_SNAPSHOT_SECONDS
     app.extensions[EXTENSION] = Services(
         config=config,
         redis=redis_client,
@@ -52,7 +53,8 @@ def create_app(
         instance_secret=secret,
         clock=clock,
         # A driven test clock moves time by hand: a wall-clock cache would lie there.
-        snapshots=SnapshotCache(0 if clock is not None else MAX_SNAPSHOT_SECONDS),
+        snapshots=SnapshotCache(cache_seconds),
+        join_rules=SnapshotCache(cache_seconds),
     )
     web.health.add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
     web.register(app, config)

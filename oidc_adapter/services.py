@@ -16,6 +16,7 @@ from .authorizer import Authorizer, LocalKeys, SessionCheck, api_audience
 from .config import Config
 from .oidc.provider import Provider
 from .room.engine import RoomEngine
+from .room.join_rules import JoinRules
 from .room.reader import TicketReader
 from .room.scripts import Clock
 from .room.snapshot import SnapshotCache
@@ -34,7 +35,8 @@ class Services:
     provider: Provider
     instance_secret: InstanceSecret = field(repr=False)
     clock: Clock | None = None
-    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    snapshots: SnapshotCache[bytes] = field(default_factory=SnapshotCache)
+    join_rules: SnapshotCache[JoinRules] = field(default_factory=SnapshotCache)
     _authorizers: dict[tuple[str | None, bool], Authorizer] = field(default_factory=dict)
 
     @property

@@ -48,7 +48,7 @@ def check_newcomer(room: str, existing: str | None, proof: JoinProof) -> None:
     configured = svc.config.rooms.get(room)
     if configured is None:
         return  # the engine answers unknown_room
-    rules = read_join_rules(svc.redis, room, configured)
+    rules = svc.join_rules.get(room, lambda: read_join_rules(svc.redis, room, configured))
     if not rules.guarded or _holds_live_ticket(svc, room, existing):
         return
     now = _now_s(svc)
