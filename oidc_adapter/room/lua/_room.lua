@@ -18,6 +18,8 @@
 -- run on it. room_s is the room's own clock, which skips silences (see
 -- load_state): heartbeats, grace and claim deadlines and `changed_at` run on
 -- it, so time in which clients could not reach us never counts against them.
+local ID_MARK = 'v'         -- first character of a self-verifying ticket id
+local ID_KEY_FIELD = 'id_key'  -- the room's id key, in the state hash
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
 local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
@@ -69,11 +71,11 @@ end
 -- polls for: they run on as soon as anyone calls, so abandoned tickets are
 -- still swept and unclaimed slots still freed once the room is in use.
 local function load_state(now_ms, s)
-  local v = redis.call('HMGET', K_STATE, unpack(ST_FIELDS))
-  local st = {}
+  local v = redis.call('HMGET', K_STATE, ID_KEY_FIELD, unpack(ST_FIELDS))
+  local st = {id_key = v[1] or nil}
   local loaded = {}
   for i, f in ipairs(ST_FIELDS) do
-    st[f] = tonumber(v[i]) or 0
+    st[f] = tonumber(v[i + 1]) or 0
     loaded[f] = st[f]
   end
   st.loaded = loaded
@@ -401,7 +403,24 @@ local function describe(st, s, id, n)
   return out
 end
 
-local function ticket_number(id)
+-- A ticket id carries its queue number and proves it: ID_MARK, the number in
+-- 8 hex digits and 13 hex digits of a keyed hash of that number under the
+-- room's id key (22 characters, the form ids always had), so no id -> number
+-- record is stored. The key is random, made by the first take after the room
+-- is created or reset, so a reset also voids every id given out before it.
+-- The keyed hash nests SHA-1 (sha1(k .. sha1(k .. m))), which Redis' Lua
+-- offers, so no length extension reaches it.
+local function id_for(st, n)
+  local hex = string.format('%08x', n)
+  return ID_MARK .. hex .. redis.sha1hex(st.id_key .. redis.sha1hex(st.id_key .. hex)):sub(1, 13)
+end
+
+local function ticket_number(st, id)
+  if #id == 22 and id:sub(1, 1) == ID_MARK and st.id_key then
+    local n = tonumber(id:sub(2, 9), 16)
+    if n and n >= 1 and n <= st.seq and id_for(st, n) == id then return n end
+  end
+  -- Ids given out before they carried their number are still looked up.
   return tonumber(redis.call('HGET', K_IDS, id))
 end
 

@@ -4,7 +4,7 @@
 local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
 local id = ARGV[2]
-local n = ticket_number(id)
+local n = ticket_number(st, id)
 if not n then return {'error', 'unknown_ticket'} end
 if ARGV[3] == '1' and get_state(n) == WAITING then heartbeat(st, s, n) end
 advance(st, s)

@@ -1,11 +1,12 @@
--- Take a ticket. ARGV: now_ms, new_id, existing_id ('' if none).
+-- Take a ticket. ARGV: now_ms, random (22 characters: the room's id key if it
+-- has none yet), existing_id ('' if none).
 -- A caller that still holds a live ticket for the room gets it back, so
 -- reloads and retries never lose a place or take a second one.
 local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
-local new_id, existing = ARGV[2], ARGV[3]
+local entropy, existing = ARGV[2], ARGV[3]
 
-local held = existing ~= '' and ticket_number(existing)
+local held = existing ~= '' and ticket_number(st, existing)
 if held and get_state(held) == WAITING then heartbeat(st, s, held) end
 -- The room catches up before a new ticket joins: it was not in line meanwhile.
 advance(st, s)
@@ -26,8 +27,11 @@ if s.mode == 'closed' then
   out[#out + 1] = 'room_closed'
   return out
 end
-if redis.call('HSETNX', K_IDS, new_id, st.seq + 1) == 0 then
-  return {'error', 'id_collision'}
+if not st.id_key then
+  -- The room's first ticket since it was made or reset: the caller's random
+  -- id becomes the room's id key.
+  st.id_key = entropy
+  redis.call('HSET', K_STATE, ID_KEY_FIELD, entropy)
 end
 st.seq = st.seq + 1
 local n = st.seq
@@ -39,4 +43,4 @@ st.waiting = st.waiting + 1
 log_push(st, n)
 admit_now(st, s)
 save_state(st)
-return describe(st, s, new_id, n)
+return describe(st, s, id_for(st, n), n)
