@@ -23,6 +23,8 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("claims", "cl"),  # list: served numbers in the order they were served
     ("sessions", "ses"),  # zset: admitted number -> session end (ms)
     ("rate", "rt"),  # hash: admissions per rate bucket
+    ("series", "ser"),  # hash: 10 s bucket -> the counters then (room/series.py)
+    ("waits", "wt"),  # list: recent real waits of served tickets, newest first
 )
 KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
 
