@@ -98,6 +98,7 @@ def run_demo(port: int, data_dir: str) -> None:
         f"\n  OIDC Waiting Room demo\n"
         f"  Open the protected site:  http://localhost:{port + 1}/\n"
         f"  Room state (JSON):        {cfg.issuer}/api/rooms/{ROOM}\n"
+        f"  Operator dashboard:       {cfg.issuer}/admin/  (sign in with the admin token)\n"
         f"  Admin token:              {cfg.admin_token}\n"
         f"  (admission: 12 per minute, {SIMULATED_VISITORS} simulated visitors ahead of you)\n"
     )

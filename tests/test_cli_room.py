@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from oidc_adapter.cli import main
 from oidc_adapter.room.engine import RoomClosed
+from oidc_adapter.room.keyspace import room_key
 
 from .queue_support import make_engine
 
@@ -167,9 +169,31 @@ def test_bad_config_lists_its_problems(tmp_path, monkeypatch):
     assert "redis_url: " in result.stderr and "rooms.shop.mode: " in result.stderr
 
 
-def test_compact_reports_what_it_forgot(room, engine):
+def test_compact_reports_what_it_forgot(room, engine, redis_client):
     tickets = [engine.take("shop") for _ in range(3)]
-    engine.finish("shop", tickets[0].ticket, "done")
+    # An id from before ids carried their number: the only kind with a record.
+    redis_client.hset("wr:{shop}:ids", "legacy-ticket-000000001", tickets[0].number)
+    engine.finish("shop", "legacy-ticket-000000001", "done")
     result = room("compact", "shop", "--older-than", "0")
     assert (result.exit_code, result.stdout) == (0, "shop: forgot 1 ended ticket(s)\n")
     assert engine.state("shop").waiting == 2
+
+
+def test_audit_recomputes_the_shuffle_and_checks_the_commitment(room, engine, redis_client):
+    assert room("audit", "shop").exit_code == 2  # no timed sale: nothing to check
+    now = int(redis_client.time()[0])
+    opening = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600))
+    assert room("set", "shop", f"opens_at={opening}", "prequeue_seconds=7200").exit_code == 0
+    tickets = [engine.take("shop") for _ in range(25)]
+    assert room("audit", "shop").exit_code == 2  # committed, but the seed is still secret
+    assert room("set", "shop", f"opens_at={now - 1}").exit_code == 0  # open now
+    audit = room("audit", "shop", "--order")
+    assert audit.exit_code == 0, audit.output
+    report = json.loads(audit.stdout)
+    assert report["commitment_ok"] and report["matches_room"]
+    assert report["prequeue_size"] == len(tickets)
+    assert report["order"] == engine.prequeue_order("shop")
+    assert sorted(report["order"]) == [t.number for t in tickets]
+    redis_client.hset(room_key("shop", "state"), "commitment", "0" * 64)
+    tampered = room("audit", "shop")
+    assert tampered.exit_code == 1 and not json.loads(tampered.stdout)["commitment_ok"]

@@ -155,6 +155,9 @@ def test_room_defaults_and_limits_are_shared_with_the_admin_api():
         "captcha_provider": "none",
         "captcha_secret_env": "",
         "tickets_per_ip_per_minute": 0,
+        "opens_at": 0,
+        "prequeue_seconds": 900,
+        "closes_at": 0,
     }
 
 

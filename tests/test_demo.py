@@ -3,6 +3,7 @@ visitors land on our waiting page (embedded Redis, a dev key, nothing else)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +41,30 @@ def wait_for(url: str, proc: subprocess.Popen) -> requests.Response:
             time.sleep(0.2)  # polling a condition with a deadline, not a stand-in for sync
 
 
+def read_banner(proc: subprocess.Popen) -> str:
+    """The demo's output up to the banner's last line (the process is alive, so
+    it comes: the banner is printed once the server starts)."""
+    seen = []
+    while not seen or "Admin token:" not in seen[-1]:
+        line = proc.stdout.readline().decode()
+        assert line, "the demo ended without printing its banner"
+        seen.append(line)
+    return "".join(seen)
+
+
+def operator_signs_in_to_the_printed_dashboard(proc: subprocess.Popen, port: int) -> None:
+    banner = read_banner(proc)
+    dashboard = re.search(r"Operator dashboard:\s+(\S+)", banner).group(1)
+    token = re.search(r"Admin token:\s+(\S+)", banner).group(1)
+    assert dashboard == f"http://localhost:{port}/admin/"
+    operator = requests.Session()
+    nonce = re.search(r'name="csrf" value="([^"]+)"', operator.get(dashboard, timeout=5).text)
+    signed = operator.post(
+        f"{dashboard}signin", data={"token": token, "csrf": nonce.group(1)}, timeout=5
+    )
+    assert signed.status_code == 200 and 'data-room="demo"' in signed.text
+
+
 def test_the_demo_holds_a_visitor_of_its_site_on_the_waiting_page(tmp_path):
     port = two_free_ports()
     command = "from oidc_adapter.cli import main; main()"
@@ -62,6 +87,7 @@ def test_the_demo_holds_a_visitor_of_its_site_on_the_waiting_page(tmp_path):
         assert "Demo sale: you are in line" in page.text
         room = browser.get(f"http://localhost:{port}/api/rooms/demo", timeout=5).json()
         assert room["mode"] == "queue_all" and room["last_ticket"] >= 1
+        operator_signs_in_to_the_printed_dashboard(proc, port)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..room import shuffle
 from ..room.engine import RoomEngine, UnknownTicket
 from ..room.present import room_json
 from ..room.settings import parse_setting_changes
@@ -145,3 +146,34 @@ def room_reset(config_path: str, name: str, yes: bool) -> None:
     engine = engine_for(config_path)
     engine.reset(_room_arg(engine, name))
     click.echo(f"{name}: reset")
+
+
+@room_cli.command("audit")
+@config_option
+@click.argument("name")
+@click.option("--order", "show_order", is_flag=True, help="Also print every place's ticket.")
+def room_audit(config_path: str, name: str, show_order: bool) -> None:
+    """Check a timed sale's shuffle: the published seed matches the commitment,
+    and the order recomputed from it is the one the room serves. Exits 1 when
+    either check fails, 2 when there is nothing to check yet."""
+    engine = engine_for(config_path)
+    schedule = engine.state(_room_arg(engine, name)).schedule
+    if schedule is None or schedule.seed is None:
+        phase = schedule.phase if schedule else "no timed sale"
+        click.echo(f"{name}: no seed published yet ({phase})", err=True)
+        sys.exit(2)
+    size = schedule.prequeue_size
+    order = list(shuffle.order(schedule.seed, size))
+    report: dict[str, Any] = {
+        "room": name,
+        "seed": schedule.seed,
+        "commitment": schedule.commitment,
+        "commitment_ok": shuffle.commitment(schedule.seed) == schedule.commitment,
+        "prequeue_size": size,
+        "matches_room": engine.prequeue_order(name) == order,
+    }
+    if show_order:
+        report["order"] = order
+    print_json(report)
+    if not (report["commitment_ok"] and report["matches_room"]):
+        sys.exit(1)

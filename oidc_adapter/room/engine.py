@@ -17,13 +17,17 @@ from .keyspace import room_key
 from .results import RoomView, TicketView
 from .scripts import Clock, RoomScripts
 from .settings import LIVE_SETTINGS, RoomSettings
+from .shuffle import new_seed
 from .states import DONE
 
 TICKET_ID_BYTES = 16
-#: An ended ticket stays answerable ("your turn expired") this long before
-#: `compact` forgets it.
+#: An ended ticket with an id from before ids carried their number stays
+#: answerable ("your turn expired") this long before `compact` forgets it.
 COMPACT_RETENTION_SECONDS = 3600
 COMPACT_BATCH = 500
+#: Places of a pre-queue's order read per `order` script call (each costs
+#: tens of microseconds of Redis time: a batch stays a short script).
+ORDER_BATCH = 500
 
 
 class RoomError(Exception):
@@ -99,25 +103,24 @@ class RoomEngine:
 
     def take(self, room: str, existing: str | None = None) -> TicketView:
         """Take a ticket, or get back `existing` if it is still live."""
-        while True:
-            new_id = secrets.token_urlsafe(TICKET_ID_BYTES)
-            try:
-                raw = self._call("take", room, new_id, existing or "")
-            except RoomError as exc:
-                if exc.code == "id_collision":
-                    continue
-                raise
-            return TicketView.parse(room, raw)
+        # The random value keys the room's ticket ids when it has no key yet
+        # (a new or reset room); ids themselves are made by the script.
+        entropy = secrets.token_urlsafe(TICKET_ID_BYTES)
+        raw = self._call("take", room, entropy, existing or "", *new_seed())
+        return TicketView.parse(room, raw)
 
     def status(self, room: str, ticket: str, heartbeat: bool = True) -> TicketView:
-        return TicketView.parse(room, self._call("status", room, ticket, "1" if heartbeat else "0"))
+        beat = "1" if heartbeat else "0"
+        return TicketView.parse(room, self._call("status", room, ticket, beat, *new_seed()))
 
     def state(self, room: str) -> RoomView:
-        return RoomView.parse(room, self._call("room", room))
+        # Every call that may be the first of a timed sale's pre-queue brings a
+        # fresh seed: the room keeps the first and commits to it (_room.lua).
+        return RoomView.parse(room, self._call("room", room, *new_seed()))
 
     def configure(self, room: str, changes: dict[str, Any]) -> RoomView:
         """Apply validated live settings; a None value drops the operator override."""
-        args: list[object] = []
+        args: list[object] = [*new_seed()]
         for key, value in changes.items():
             if key not in LIVE_SETTINGS:
                 raise ValueError(key)
@@ -156,6 +159,17 @@ class RoomEngine:
             cursor, forgotten = str(raw["cursor"]), forgotten + int(raw["forgotten"])
             if cursor == "0":
                 return forgotten
+
+    def prequeue_order(self, room: str) -> list[int]:
+        """The pre-queue's ticket numbers in the order this room serves them
+        (empty before the opening), as its scripts compute it: what an audit
+        compares with its own computation from the published seed."""
+        numbers: list[int] = []
+        while True:
+            raw = self._call("order", room, len(numbers) + 1, ORDER_BATCH)
+            numbers += map(int, raw["numbers"])
+            if len(numbers) >= int(raw["prequeue_size"]) or not raw["numbers"]:
+                return numbers
 
     def overrides(self, room: str) -> dict[str, str]:
         return self.client.hgetall(room_key(room, "overrides"))

@@ -29,6 +29,8 @@ MIN_LEAVE_SHARE = 0.05
 MAX_LEAVE_SHARE = 0.5
 #: Why there is no estimate, as the public JSON says it.
 MANUAL = "manual_admission"
+#: A timed sale before its opening: places are drawn at random then.
+PREQUEUE = "prequeue"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def measured_rate_per_minute(room: RoomView) -> float | None:
 
 def unavailable(room: RoomView) -> str | None:
     """Why this room cannot promise a wait, or None when it can."""
+    if room.before_opening:
+        return PREQUEUE
     if room.mode in ("paused", "closed"):
         return room.mode
     if room.mode != "passthrough" and room.settings["admit_per_minute"] == 0:

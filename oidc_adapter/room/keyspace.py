@@ -14,7 +14,7 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("config", "cfg"),  # hash: settings from the config file
     ("overrides", "ovr"),  # hash: live operator changes on top of it
     ("state", "st"),  # hash: the room's counters (see STATE_FIELDS)
-    ("ids", "ids"),  # hash: ticket id -> queue number
+    ("ids", "ids"),  # hash: ticket id -> queue number, for ids from before they carried it
     ("taken_at", "tt"),  # bitfield u32 per number: when the ticket was taken
     ("changed_at", "at"),  # bitfield u32 per number: last heartbeat or state change
     ("ticket_states", "ts"),  # bitfield u8 per number: room.states.NUMBERS
@@ -23,6 +23,8 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("claims", "cl"),  # list: served numbers in the order they were served
     ("sessions", "ses"),  # zset: admitted number -> session end (ms)
     ("rate", "rt"),  # hash: admissions per rate bucket
+    ("series", "ser"),  # hash: 10 s bucket -> the counters then (room/series.py)
+    ("waits", "wt"),  # list: recent real waits of served tickets, newest first
 )
 KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
 

@@ -3,6 +3,8 @@ waiting page and the OIDC JSON mode so they can never disagree."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from typing import Any
 
 from .estimate import estimate_wait, measured_rate_per_minute, unavailable
@@ -16,10 +18,26 @@ def heartbeat_interval(room: RoomView) -> int:
     return room.poll_seconds
 
 
+def utc_text(epoch_seconds: int) -> str:
+    """ISO-8601 in UTC, e.g. 2026-12-01T09:00:00Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
+def schedule_json(room: RoomView) -> dict[str, Any]:
+    """A timed sale's times, phase and shuffle commitment (the seed once open);
+    empty for a room without one, so other rooms' JSON stays as it was."""
+    if room.schedule is None:
+        return {}
+    sale = asdict(room.schedule)
+    sale["opens_at_utc"] = utc_text(room.schedule.opens_at)
+    return {"schedule": sale}
+
+
 def room_json(room: RoomView) -> dict[str, Any]:
     estimate = estimate_wait(room, room.waiting, room.seq + 1)
     rate = measured_rate_per_minute(room)
     return {
+        **schedule_json(room),
         "room": room.name,
         "mode": room.mode,
         "waiting": room.waiting,
@@ -51,8 +69,14 @@ def ticket_json(view: TicketView) -> dict[str, Any]:
         "waiting": room.waiting,
         "served_total": room.served,
         "heartbeat_seconds": heartbeat_interval(room),
+        **schedule_json(room),
     }
-    if view.state == WAITING:
+    if view.state == WAITING and room.before_opening:
+        # Everyone here gets a random place at the opening: none is known yet.
+        out.update(
+            position=None, ahead=None, estimated_wait=None, estimate_unavailable=unavailable(room)
+        )
+    elif view.state == WAITING:
         estimate = estimate_wait(room, view.ahead or 0, view.number)
         out.update(
             position=view.position,

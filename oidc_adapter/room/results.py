@@ -20,6 +20,45 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A timed sale, as the room's scripts see it now (see the operator guide)."""
+
+    #: before (closed until the pre-queue), prequeue, open, or closed (past closes_at).
+    phase: str
+    opens_at: int
+    prequeue_opens_at: int
+    closes_at: int
+    #: When the room really opened (the first call from opens_at on); 0 = not yet.
+    opened_s: int
+    #: P: tickets 1..P are served in the shuffled order; the places served so far.
+    prequeue_size: int
+    shuffle_cursor: int
+    #: The hex SHA-256 of the seed, published before anyone joins the pre-queue.
+    commitment: str
+    #: Published once the room has opened.
+    seed: str | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Schedule:
+        return cls(
+            phase=raw["phase"],
+            commitment=raw["commitment"],
+            seed=raw.get("seed"),
+            **{
+                key: int(raw[key])
+                for key in (
+                    "opens_at",
+                    "prequeue_opens_at",
+                    "closes_at",
+                    "opened_s",
+                    "prequeue_size",
+                    "shuffle_cursor",
+                )
+            },
+        )
+
+
+@dataclass(frozen=True)
 class RoomView:
     name: str
     mode: str
@@ -45,6 +84,13 @@ class RoomView:
     slots: tuple[Slot, ...] = ()
     #: How long sessions really last lately (0: none has ended yet).
     session_mean_s: float = 0.0
+    #: Only for a room with opens_at or closes_at set (or a pre-queue served).
+    schedule: Schedule | None = None
+
+    @property
+    def before_opening(self) -> bool:
+        """A timed sale that has not opened: nobody's place or wait is known yet."""
+        return self.schedule is not None and self.schedule.phase in ("before", "prequeue")
 
     @classmethod
     def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
@@ -74,6 +120,7 @@ class RoomView:
                 for i in range(0, len(raw.get("slots", ())), 3)
             ),
             session_mean_s=float(raw["session_mean_s"]),
+            schedule=Schedule.parse(as_dict(raw["schedule"])) if "schedule" in raw else None,
         )
 
 

@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "reset",
     "compact",
     "migrate",
+    "order",
 )
 
 #: Lua name -> constant of `timing.py`.
@@ -41,6 +42,10 @@ TIMING_NAMES = (
     ("GRANULE", "HEARTBEAT_GRANULE_SECONDS"),
     ("RATE_BUCKET", "RATE_BUCKET_SECONDS"),
     ("RATE_KEEP", "RATE_BUCKETS_KEPT"),
+    ("SERIES_BUCKET", "SERIES_BUCKET_SECONDS"),
+    ("SERIES_KEEP", "SERIES_BUCKETS_KEPT"),
+    ("WAITS_KEEP", "WAITS_KEPT"),
+    ("WAITS_PER_BUCKET", "WAITS_PER_BUCKET"),
     ("POLLS_PER_WINDOW", "POLLS_PER_WINDOW"),
     ("POLL_MIN", "POLL_MIN_SECONDS"),
     ("POLL_MAX", "POLL_MAX_SECONDS"),

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -85,6 +87,39 @@ class Between:
             ) from None
 
 
+#: The latest time a schedule may name: the rooms store seconds as u32.
+LAST_EPOCH = 2**32 - 1
+
+
+def _epoch_seconds(value: Any) -> Any:
+    """A TOML date-time or an ISO-8601 text as Unix seconds; anything else as given.
+
+    Stored as seconds either way, so Redis and the scripts see one form. A
+    time without a zone would mean the server's zone, which nobody can see
+    from the config: it is refused.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "epoch", "must be Unix seconds or an ISO-8601 time with a zone"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("epoch", "must name its zone, e.g. 2026-12-01T09:00:00Z")
+        return int(value.timestamp())
+    return value
+
+
+#: Unix seconds, 0 = not set; also accepts an ISO-8601 time with a zone.
+EpochSeconds = Annotated[
+    int,
+    Between(0, LAST_EPOCH),
+    BeforeValidator(_epoch_seconds, json_schema_input_type=int | str),
+]
+
+
 class RoomSettings(BaseModel):
     """A room's live settings, as the engine publishes them to Redis."""
 
@@ -116,6 +151,12 @@ class RoomSettings(BaseModel):
     """The environment variable that holds the CAPTCHA secret (the secret never enters config)."""
     tickets_per_ip_per_minute: Annotated[int, Between(0, 1_000_000)] = 0
     """New tickets per client address (IPv6: per /64) per minute; 0 means no limit."""
+    opens_at: EpochSeconds = 0
+    """A timed sale opens (Unix seconds or ISO-8601): the pre-queue is shuffled; 0 = none."""
+    prequeue_seconds: Annotated[int, Between(0, 7 * 86400)] = 900
+    """How long before opens_at visitors may join the pre-queue; earlier the room is closed."""
+    closes_at: EpochSeconds = 0
+    """No new tickets from this time on (UTC; Unix seconds or ISO-8601); 0 = never."""
 
     def as_settings(self) -> dict[str, Any]:
         """The live part only: branding in a subclass never reaches Redis."""

@@ -9,6 +9,15 @@ RATE_BUCKET_SECONDS = 10
 #: ...and this many buckets are kept, which bounds the estimate's window.
 RATE_BUCKETS_KEPT = 30
 
+#: The operators' charts (room/series.py): the room's counters per bucket of
+#: this many seconds, this many buckets kept (an hour)...
+SERIES_BUCKET_SECONDS = 10
+SERIES_BUCKETS_KEPT = 360
+#: ...and the real waits of served tickets: the first few served in each
+#: bucket, so the samples span the same hour whatever the rate.
+WAITS_PER_BUCKET = 5
+WAITS_KEPT = WAITS_PER_BUCKET * SERIES_BUCKETS_KEPT
+
 #: The poll hint (`heartbeat_seconds`) is the shorter of the grace and claim
 #: windows divided by this, so a client that follows it learns of its turn with
 #: three more polls' worth of time left to claim it (or to retry a lost beat).

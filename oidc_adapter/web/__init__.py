@@ -8,6 +8,7 @@
 | `sessions_api`, `forward_auth` | the protected site: end a session, gate a request |
 | `wait`, `handoff` | the redirect integration: wait, then hand the visitor back to the site |
 | `admin_api`, `health`, `metrics` | operators and orchestrators |
+| `dashboard`, `dashboard_session` | the operators' live dashboard at /admin/ and its sign-in |
 | `access_log` | JSON lines per request and per operator action |
 | `pages`, `branding` | the waiting and error pages and their files |
 
@@ -24,6 +25,7 @@ from . import (
     admin_api,
     authorize,
     branding,
+    dashboard,
     discovery,
     forward_auth,
     handoff,
@@ -55,6 +57,7 @@ BLUEPRINTS = (
     wait.bp,
     handoff.bp,
     admin_api.bp,
+    dashboard.bp,
     health.bp,
     metrics.bp,
     branding.bp,

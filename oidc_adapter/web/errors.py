@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..authorizer.verify import RETRY_AFTER_SECONDS
 from ..room.engine import RoomClosed, RoomError, UnknownRoom, UnknownTicket
+from ..room.present import schedule_json
 from .responses import json_error
 
 #: Redis cannot serve us now: unreachable, or still loading...
@@ -80,7 +81,9 @@ def register_error_handlers(app: Flask) -> None:
     def _room_error(exc: RoomError) -> Response:
         for kind, status, error, description in ROOM_ERRORS:
             if isinstance(exc, kind):
-                return json_error(status, error, description)
+                # A timed sale's refusal says when its line opens.
+                extra = schedule_json(exc.room) if exc.room else {}
+                return json_error(status, error, description, **extra)
         return json_error(409, exc.code, "The room refused this operation.")
 
     @app.errorhandler(redis.RedisError)

@@ -20,9 +20,11 @@ import redis
 from flask import Blueprint, Response, redirect, request, url_for
 
 from ..config import RoomConfig
+from ..i18n import Translator
 from ..oidc.authorization_request import INVALID_LINK
 from ..return_to import ReturnToRefused, check_return_to, origin_of, raw_return_to, with_token
 from ..room.engine import RoomClosed
+from ..room.present import utc_text
 from ..room.results import TicketView
 from ..room.states import ADMITTED
 from ..services import services
@@ -117,15 +119,26 @@ def wait(room: str) -> Response:
     door.pass_door(config, held.ticket if held else None, request.path, method="get")
     try:
         view = svc.engine.take(room, held.ticket if held else None)
-    except RoomClosed:
-        title = pages.translator()("closed_title")
-        raise WaitRefused(403, CLOSED, title) from None
+    except RoomClosed as closed:
+        t = pages.translator()
+        raise WaitRefused(403, _closed_text(t, closed), t("closed_title")) from None
     again = _continue_url(config, requested)
     if view.has_turn:
         response = _hand_back(view, config, return_to, again)
     else:
         response = pages.waiting_response(view, config, again)
     return _remember(response, config, view, held)
+
+
+def _closed_text(t: Translator, closed: RoomClosed) -> str:
+    """Before a timed sale's line opens, the page says when it does."""
+    sale = closed.room.schedule if closed.room else None
+    if sale is None or sale.phase != "before":
+        return CLOSED
+    queue, opens = (
+        utc_text(at)[:16].replace("T", " ") for at in (sale.prequeue_opens_at, sale.opens_at)
+    )
+    return t("opens_later", queue=queue, time=opens)
 
 
 @bp.errorhandler(WaitRefused)

@@ -51,8 +51,13 @@
     return fill(t.wait_range, { wait, low, high });
   };
 
+  // A timed sale's pre-queue has no places yet: they are drawn at the opening.
+  const viewOf = (mode, schedule) => {
+    if (mode === "paused" || mode === "closed") return mode;
+    return schedule && schedule.phase === "prequeue" ? "prequeue" : "waiting";
+  };
   const s = {
-    view: cfg.mode === "paused" || cfg.mode === "closed" ? cfg.mode : "waiting",
+    view: viewOf(cfg.mode, { phase: body.getAttribute("data-phase") }),
     ahead: cfg.ahead,
     served: cfg.servedTotal,
     // What the last heartbeat said; room polls only move us forward from it.
@@ -72,11 +77,16 @@
   // The progress bar runs from the place we had when we first saw this ticket,
   // kept per ticket so a reload or a second tab continues the same bar.
   const storeKey = "wr:" + cfg.room + ":" + cfg.ticket;
-  let start = cfg.ahead + 1;
+  // (None before a timed sale opens: the bar starts with the first real place.)
+  let start = 0;
+  const keepStart = () => {
+    if (start > 0 || s.view === "prequeue") return;
+    start = s.ahead + 1;
+    try { localStorage.setItem(storeKey, String(start)); } catch (e) { /* not kept */ }
+  };
   try {
     const kept = parseInt(localStorage.getItem(storeKey), 10);
     if (kept > 0) start = kept;
-    else localStorage.setItem(storeKey, String(start));
     for (let i = localStorage.length - 1; i >= 0; i--) {
       const k = localStorage.key(i);
       if (k && k !== storeKey && k.indexOf("wr:" + cfg.room + ":") === 0) localStorage.removeItem(k);
@@ -89,7 +99,7 @@
   };
 
   const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };
-  const inLine = () => s.view === "waiting" || s.view === "paused" || s.view === "closed";
+  const inLine = () => ["waiting", "paused", "closed", "prequeue"].includes(s.view);
 
   function render() {
     document.querySelectorAll("[data-view]").forEach((el) => {
@@ -97,17 +107,22 @@
     });
     $("line").hidden = !inLine();
     $("keep").hidden = !inLine();
+    const place = $("place");  // (a custom template may not have it)
+    if (place) place.hidden = s.view === "prequeue";
     if (inLine()) {
+      keepStart();
       setText($("position"), nf.format(s.ahead + 1));
       setText($("ahead"), s.ahead > 0 ? plural("ahead", s.ahead) : t.ahead_none);
       setText($("served"), plural("served_total", s.served));
       $("wait-row").hidden = s.view !== "waiting";
       setText($("wait"), waitText(s.estimate));
-      const bar = $("progress-bar");
-      const pct = Math.round((100 * Math.max(0, start - (s.ahead + 1))) / start);
-      bar.value = Math.min(100, pct);
-      bar.textContent = bar.value + "%";
-      $("progress").hidden = false;
+      $("progress").hidden = start === 0;
+      if (start > 0) {
+        const bar = $("progress-bar");
+        const pct = Math.round((100 * Math.max(0, start - (s.ahead + 1))) / start);
+        bar.value = Math.min(100, pct);
+        bar.textContent = bar.value + "%";
+      }
     }
     $("offline").hidden = s.final || s.fails.room + s.fails.beat < 2;
     renderUpdated();
@@ -169,9 +184,9 @@
     });
   }
 
-  function modeView(mode) {
+  function modeView(mode, schedule) {
     if (s.view === "served" || s.final) return;
-    s.view = mode === "paused" || mode === "closed" ? mode : "waiting";
+    s.view = viewOf(mode, schedule);
   }
 
   async function pollRoom() {
@@ -198,7 +213,11 @@
     s.served = room.served_total;
     // Service is first come, first served: everyone let in since our last
     // heartbeat was ahead of us. (A cached, older state simply changes nothing.)
-    const passed = Math.max(0, room.served_total - s.beatServed);
+    // Not while a timed sale's drawn pre-queue is served and we are in it:
+    // those let in may have been behind us, so only the heartbeat moves us.
+    const sale = room.schedule;
+    const inDraw = sale && cfg.number <= sale.prequeue_size && sale.shuffle_cursor < sale.prequeue_size;
+    const passed = inDraw ? 0 : Math.max(0, room.served_total - s.beatServed);
     const ahead = Math.max(0, s.beatAhead - passed);
     if (ahead !== s.ahead && s.beatEstimate) {
       const f = (ahead + 1) / (s.beatAhead + 1);
@@ -208,7 +227,7 @@
     }
     s.ahead = ahead;
     const before = s.view;
-    modeView(room.mode);
+    modeView(room.mode, room.schedule);
     if (room.mode === "paused" || room.mode === "closed") s.estimate = null;
     render();
     // Our number came up, or the room changed mode: ask about our ticket now.
@@ -258,7 +277,7 @@
     }
     s.ahead = s.beatAhead = ticket.ahead;
     s.estimate = s.beatEstimate = ticket.estimated_wait;
-    modeView(ticket.mode);
+    modeView(ticket.mode, ticket.schedule);
     render();
   }
 
@@ -301,6 +320,13 @@
   });
   setInterval(() => { if (!document.hidden) renderUpdated(); }, 5000);
 
+  // The opening time in the visitor's own zone (the page says it in UTC).
+  const opensAt = $("opens-at");
+  if (opensAt) {
+    const when = new Date(opensAt.getAttribute("datetime"));
+    opensAt.textContent = new Intl.DateTimeFormat(cfg.lang, { hour: "2-digit", minute: "2-digit" })
+      .format(when);
+  }
   render();
   schedule("room", jitter(ROOM_EVERY, 0.5, 1));
   schedule("beat", jitter(BEAT_EVERY, 0.75, 1));

@@ -23,7 +23,8 @@ local ID_KEY_FIELD = 'id_key'  -- the room's id key, in the state hash
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
 local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
-                      'waiting_grace_seconds', 'claim_seconds'}
+                      'waiting_grace_seconds', 'claim_seconds', 'opens_at',
+                      'prequeue_seconds', 'closes_at'}
 -- The room's counters: seq = last queue number given out; cursor = last
 -- number served; tokens / tokens_at_ms = the admission bucket and when it was
 -- last filled, which is also when the room was last touched;
@@ -33,7 +34,13 @@ local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
 -- how long sessions really last, over about the last SESSION_MEAN_OVER.
 local ST_FIELDS = {'seq', 'cursor', 'waiting', 'pending', 'tokens', 'tokens_at_ms',
                    'heartbeat_granule', 'served', 'admitted', 'abandoned', 'expired',
-                   'rate_bucket', 'lost_ms', 'session_mean_s'}
+                   'rate_bucket', 'lost_ms', 'session_mean_s',
+                   'opened_s', 'prequeue_size', 'shuffle_cursor', 'block_live'}
+-- A timed sale (see schedule below): opened_s = when the room opened (0 =
+-- not yet); prequeue_size = P, the tickets 1..P served in shuffled order;
+-- shuffle_cursor = the last place of that order served; block_live = how
+-- many of 1..P still wait. The seed and its commitment are text fields of
+-- the same hash, read only by scheduled rooms.
 
 local function settings()
   local raw = redis.call('HGETALL', K_CONFIG)
@@ -90,6 +97,62 @@ local function load_state(now_ms, s)
   return st
 end
 
+-- The operators' charts (room/series.py): per SERIES_BUCKET seconds, the
+-- counters as the bucket's last call left them: seq, served, admitted,
+-- abandoned and expired are cumulative (Python takes differences for rates),
+-- waiting and active are gauges. A bucket is written when it opens or a
+-- counter moves; opening one drops the buckets that fell out of the kept hour
+-- (each bucket is dropped once: amortised O(1)). The loaded tokens_at_ms is
+-- when the room was last touched, so its bucket is the newest one written;
+-- after a silence the bucket before this one gets the counters as they stood,
+-- the baseline of this bucket's rates. (session_mean_s moves when a session
+-- ends early, which changes the active count and no other counter.)
+local SERIES_MOVES = {'seq', 'served', 'admitted', 'abandoned', 'expired', 'waiting',
+                      'pending', 'session_mean_s'}
+
+local function series_entry(c)
+  return table.concat({c.seq, c.served, c.admitted, c.abandoned, c.expired, c.waiting,
+                       c.pending + redis.call('ZCARD', K_SESSIONS)}, ' ')
+end
+
+local function series_moved(st)
+  for _, f in ipairs(SERIES_MOVES) do
+    if st[f] ~= st.loaded[f] then return true end
+  end
+  return false
+end
+
+local function record_series(st)
+  local span = SERIES_BUCKET * 1000
+  local b = math.floor(st.now_ms / span)
+  local last = math.floor(st.loaded.tokens_at_ms / span)
+  if b == last and not series_moved(st) then return end
+  if b - last >= SERIES_KEEP then
+    redis.call('DEL', K_SERIES)
+  elseif b > last then
+    local old = {}
+    for i = math.max(0, last - SERIES_KEEP + 1), b - SERIES_KEEP do old[#old + 1] = i end
+    if #old > 0 then redis.call('HDEL', K_SERIES, unpack(old)) end
+  end
+  if b - 1 > last then redis.call('HSET', K_SERIES, b - 1, series_entry(st.loaded)) end
+  redis.call('HSET', K_SERIES, b, series_entry(st))
+end
+
+-- The real wait of the last ticket a call served ("now_s:seconds", newest
+-- first), for the first WAITS_PER_BUCKET calls that serve anyone in each
+-- series bucket, so the samples span the kept hour at any rate (WAITS_KEEP).
+-- A call that served costs one LINDEX, and a sample a BITFIELD read and a
+-- capped LPUSH.
+local function record_wait(st)
+  if st.cursor <= st.loaded.cursor then return end
+  local kth = redis.call('LINDEX', K_WAITS, WAITS_PER_BUCKET - 1)
+  local opened = math.floor(st.now_s / SERIES_BUCKET) * SERIES_BUCKET
+  if kth and tonumber(string.match(kth, '^%d+')) >= opened then return end
+  local taken = redis.call('BITFIELD', K_TAKEN_AT, 'GET', 'u32', '#' .. st.cursor)[1]
+  redis.call('LPUSH', K_WAITS, string.format('%d:%d', st.now_s, st.now_s - taken))
+  redis.call('LTRIM', K_WAITS, 0, WAITS_KEEP - 1)
+end
+
 local function save_state(st)
   local args = {}
   -- Only what changed: most calls move a counter or two, not all thirteen.
@@ -100,6 +163,8 @@ local function save_state(st)
     end
   end
   if #args > 0 then redis.call('HSET', K_STATE, unpack(args)) end
+  record_series(st)
+  record_wait(st)
 end
 
 local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
@@ -125,6 +190,7 @@ local function log_push(st, n)
 end
 
 local function leave_queue(st, n, state)
+  if n <= st.prequeue_size then st.block_live = st.block_live - 1 end
   redis.call('SETBIT', K_LIVE, n, 0)
   set_state(n, state)
   set_u32(K_CHANGED_AT, n, st.room_s)
@@ -228,6 +294,116 @@ local function record_rate(st, count)
   redis.call('HINCRBY', K_RATE, b, count)
 end
 
+-- Timed sales. The pre-queue's order is a permutation of [1..P] keyed by a
+-- seed: a Feistel network over the smallest power of two >= P (at least
+-- 2^SHUFFLE_MIN_BITS) with cycle-walking, so the ticket at a place (and
+-- back) costs a few dozen sha1hex calls, never a pass over the line.
+-- room/shuffle.py is the same code in Python, for audits (and the reasons
+-- for the constants); change neither without the other.
+local SHUFFLE_ROUNDS = 12   -- shuffle.ROUNDS (even: the halves end at their sizes)
+local SHUFFLE_MIN_BITS = 4  -- shuffle.MIN_BITS
+-- A pre-queue place costs about as much work as this many plain ones (its
+-- sha1hex calls), so one call serves at most WORK_LIMIT / SHUFFLE_COST of them.
+local SHUFFLE_COST = 8
+
+local function shuffle_bits(size)
+  local bits = SHUFFLE_MIN_BITS
+  while 2 ^ bits < size do bits = bits + 1 end
+  return bits
+end
+
+local function shuffle_round(seed, i, x, bits)
+  return tonumber(string.sub(redis.sha1hex(seed .. ':' .. i .. ':' .. x), 1, 8), 16) % 2 ^ bits
+end
+
+-- The left half has `a` bits, the right `b`; they swap sizes every round.
+local function feistel(seed, bits, x, forward)
+  local a = math.floor(bits / 2)
+  local b = bits - a
+  local l, r = math.floor(x / 2 ^ b), x % 2 ^ b
+  for k = 1, SHUFFLE_ROUNDS do
+    if forward then
+      l, r = r, bit.bxor(l, shuffle_round(seed, k, r, a))
+      a, b = b, a
+    else
+      a, b = b, a
+      l, r = bit.bxor(r, shuffle_round(seed, SHUFFLE_ROUNDS + 1 - k, l, a)), l
+    end
+  end
+  return l * 2 ^ b + r
+end
+
+-- Forward: the number at place x; backward: the place of number x.
+local function shuffled(st, x, forward)
+  st.seed = st.seed or redis.call('HGET', K_STATE, 'seed')
+  local size = st.prequeue_size
+  local bits = shuffle_bits(size)
+  x = feistel(st.seed, bits, x - 1, forward)
+  while x >= size do x = feistel(st.seed, bits, x, forward) end
+  return x + 1
+end
+
+-- The seed is fixed (and its commitment published) once the pre-queue
+-- window starts, before any ticket of it exists; the caller brings a fresh
+-- one on every call, only the first is kept.
+local function commit_seed(st, s, seed, digest)
+  if s.opens_at == 0 or st.opened_s > 0 or not seed or seed == '' then return end
+  if st.now_s < s.opens_at - s.prequeue_seconds then return end
+  if redis.call('HSETNX', K_STATE, 'seed', seed) == 1 then
+    redis.call('HSET', K_STATE, 'commitment', digest)
+  end
+end
+
+-- At the first call from opens_at on, everyone waiting (tickets 1..seq) is
+-- the pre-queue. Without a committed seed there is no fair shuffle to show,
+-- so the line stays in arrival order.
+local function open_if_due(st, s)
+  if s.opens_at == 0 or st.opened_s > 0 or st.now_s < s.opens_at then return end
+  st.opened_s = st.now_s
+  if redis.call('HEXISTS', K_STATE, 'seed') == 1 then
+    st.prequeue_size = st.seq
+    st.block_live = st.waiting
+  end
+end
+
+local function held_for_opening(st, s)
+  return s.opens_at > 0 and st.opened_s == 0
+end
+
+-- Why a new ticket is refused now (nil: it is not).
+local function refusal(st, s)
+  if s.mode == 'closed' then return 'room_closed' end
+  if s.closes_at > 0 and st.now_s >= s.closes_at then return 'room_closed' end
+  if held_for_opening(st, s) and st.now_s < s.opens_at - s.prequeue_seconds then
+    return 'room_closed'
+  end
+  return nil
+end
+
+local function phase(st, s)
+  if s.closes_at > 0 and st.now_s >= s.closes_at then return 'closed' end
+  if not held_for_opening(st, s) then return 'open' end
+  if st.now_s < s.opens_at - s.prequeue_seconds then return 'before' end
+  return 'prequeue'
+end
+
+-- The next ticket in line: the pre-queue place by place while it lasts,
+-- then the live bitmap from the cursor. Returns the number (0: a place
+-- whose ticket left) and whether it came from the pre-queue; nil at the end.
+local function next_in_line(st)
+  if st.shuffle_cursor < st.prequeue_size then
+    st.shuffle_cursor = st.shuffle_cursor + 1
+    local n = shuffled(st, st.shuffle_cursor, true)
+    -- 1..P are all served or gone once the last place is reached.
+    if st.shuffle_cursor == st.prequeue_size then st.cursor = math.max(st.cursor, st.prequeue_size) end
+    if redis.call('GETBIT', K_LIVE, n) == 0 then return 0, true end
+    return n, true
+  end
+  local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cursor + 1) / 8))
+  if n < 0 then return nil end
+  return n, false
+end
+
 -- Serve up to `want` waiting tickets in queue-number order, never past the
 -- active-session cap. A ticket whose holder missed OVERDUE_POLLS polls in a
 -- row is abandoned instead: served, it would hold a slot for the whole claim
@@ -236,16 +412,19 @@ local function serve(st, s, want)
   local limit = math.min(want, capacity(st, s), WORK_LIMIT)
   local overdue = st.room_s - OVERDUE_POLLS * poll_seconds(s)
   local count, looked = 0, 0
+  if held_for_opening(st, s) then limit = 0 end
   while count < limit and st.waiting > 0 and looked < WORK_LIMIT do
-    local n = redis.call('BITPOS', K_LIVE, 1, math.floor((st.cursor + 1) / 8))
-    if n < 0 then break end
-    looked = looked + 1
-    if get_u32(K_CHANGED_AT, n) <= overdue then
+    local n, shuffled_place = next_in_line(st)
+    if not n then break end
+    looked = looked + (shuffled_place and SHUFFLE_COST or 1)
+    if n == 0 then
+      -- a pre-queue place whose ticket left: nothing to serve there
+    elseif get_u32(K_CHANGED_AT, n) <= overdue then
       abandon(st, n)
     else
       leave_queue(st, n, SERVED)
       redis.call('RPUSH', K_CLAIMS, n)
-      st.cursor = n
+      if not shuffled_place then st.cursor = n end
       st.pending = st.pending + 1
       st.served = st.served + 1
       count = count + 1
@@ -296,7 +475,8 @@ local function advance(st, s)
   sweep_abandoned(st, s)
   expire_claims(st, s)
   expire_sessions(st, s)
-  if by_rate(s) then
+  open_if_due(st, s)
+  if by_rate(s) and not held_for_opening(st, s) then
     refill(st, s)
   else
     st.tokens_at_ms = st.now_ms  -- paused and closed rooms bank nothing for later
@@ -304,19 +484,45 @@ local function advance(st, s)
   admit_now(st, s)
 end
 
--- People ahead of ticket n: live bits strictly between the cursor and n.
-local function ahead_of(st, n)
-  if n <= st.cursor + 1 then return 0 end
-  local last = math.floor((n - 1) / 8)
-  local count = redis.call('BITCOUNT', K_LIVE, math.floor((st.cursor + 1) / 8), last)
-  local byte = redis.call('GETRANGE', K_LIVE, last, last)
+-- Bits set in byte `at` of the live bitmap at offsets lo .. hi of that byte.
+local function live_in_byte(at, lo, hi)
+  local byte = redis.call('GETRANGE', K_LIVE, at, at)
+  local count = 0
   if #byte == 1 then
     local b = string.byte(byte)
-    for i = n - last * 8, 7 do
-      if bit.band(b, bit.rshift(128, i)) ~= 0 then count = count - 1 end
+    for i = lo, hi do
+      if bit.band(b, bit.rshift(128, i)) ~= 0 then count = count + 1 end
     end
   end
   return count
+end
+
+-- Live bits strictly between `from` and n. Bits at or below `from` count
+-- only when `mixed` says some may be set (all below the cursor are 0).
+local function live_between(from, n, mixed)
+  if n <= from + 1 then return 0 end
+  local last = math.floor((n - 1) / 8)
+  local first = math.floor((from + 1) / 8)
+  local count = redis.call('BITCOUNT', K_LIVE, first, last)
+  if mixed and from >= first * 8 then
+    count = count - live_in_byte(first, 0, from - first * 8)
+  end
+  return count - live_in_byte(last, n - last * 8, 7)
+end
+
+-- People ahead of ticket n: live bits strictly between the cursor and n;
+-- while the pre-queue is served, its tickets come first. Inside it the
+-- places still to come are counted exactly and those of them whose ticket
+-- left are taken as spread evenly over them (the shuffle puts them there
+-- at random), so the count is exact while nobody leaves.
+local function ahead_of(st, n)
+  local size, done = st.prequeue_size, st.shuffle_cursor
+  if done >= size then return live_between(st.cursor, n) end
+  if n > size then return st.block_live + live_between(size, n, true) end
+  local before = shuffled(st, n, false) - 1 - done
+  local others = size - done - 1
+  if before <= 0 or others <= 0 then return 0 end
+  return math.floor((st.block_live - 1) * before / others + 0.5)
 end
 
 -- When a slot under max_active frees for the `place`-th person from now:
@@ -374,6 +580,20 @@ local function summary(st, s, place)
                  'waiting_grace_seconds', s.waiting_grace_seconds,
                  'claim_seconds', s.claim_seconds, 'mode', s.mode},
   }
+  if s.opens_at > 0 or s.closes_at > 0 or st.prequeue_size > 0 then
+    local saved = redis.call('HMGET', K_STATE, 'seed', 'commitment')
+    local sale = {'phase', phase(st, s), 'opens_at', s.opens_at,
+                  'prequeue_opens_at', math.max(0, s.opens_at - s.prequeue_seconds),
+                  'closes_at', s.closes_at, 'opened_s', st.opened_s,
+                  'prequeue_size', st.prequeue_size, 'shuffle_cursor', st.shuffle_cursor,
+                  'commitment', saved[2] or ''}
+    if st.opened_s > 0 and saved[1] then
+      sale[#sale + 1] = 'seed'
+      sale[#sale + 1] = saved[1]
+    end
+    out[#out + 1] = 'schedule'
+    out[#out + 1] = sale
+  end
   if place == nil then place = st.waiting + 1 end
   local found = place and slots(st, s, place)
   if found then

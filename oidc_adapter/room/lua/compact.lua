@@ -1,5 +1,6 @@
--- Forget ended tickets (done, abandoned, expired, revoked) whose state has
--- not changed for `retention` seconds: their id -> number entries are most
+-- Forget the id -> number records of ended tickets (done, abandoned, expired,
+-- revoked) whose state has not changed for `retention` seconds. Only ids given
+-- out before ids carried their own number have such a record; they were most
 -- of a room's memory, and nobody polls a ticket that ended an hour ago.
 -- ARGV: now_ms, HSCAN cursor, batch size, retention seconds.
 -- Returns {next cursor, tickets forgotten}; cursor '0' means a full pass.

@@ -1,10 +1,11 @@
--- Change live settings. ARGV: now_ms, then field/value pairs ('' clears an
--- override). The room is advanced under the old settings first, so tokens
--- earned at the old rate are kept and nobody's place moves.
+-- Change live settings. ARGV: now_ms, seed, commitment (see commit_seed),
+-- then field/value pairs ('' clears an override). The room is advanced under
+-- the old settings first, so tokens earned at the old rate are kept and
+-- nobody's place moves.
 local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
 advance(st, s)
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', K_OVERRIDES, ARGV[i])
   else
@@ -12,6 +13,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 s = settings()
+commit_seed(st, s, ARGV[2], ARGV[3])
 st.tokens = math.min(st.tokens, bucket_size(s))
 advance(st, s)
 save_state(st)

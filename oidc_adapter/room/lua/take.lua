@@ -1,11 +1,13 @@
 -- Take a ticket. ARGV: now_ms, random (22 characters: the room's id key if it
--- has none yet), existing_id ('' if none).
+-- has none yet), existing_id ('' if none), then a fresh seed and its
+-- commitment for a timed sale (see commit_seed).
 -- A caller that still holds a live ticket for the room gets it back, so
 -- reloads and retries never lose a place or take a second one.
 local s, st = begin()
 if not s then return {'error', 'unknown_room'} end
 local entropy, existing = ARGV[2], ARGV[3]
 
+commit_seed(st, s, ARGV[4], ARGV[5])
 local held = existing ~= '' and ticket_number(st, existing)
 if held and get_state(held) == WAITING then heartbeat(st, s, held) end
 -- The room catches up before a new ticket joins: it was not in line meanwhile.
@@ -20,11 +22,12 @@ if held then
   end
 end
 
-if s.mode == 'closed' then
+local refused = refusal(st, s)
+if refused then
   save_state(st)
   local out = summary(st, s)
   out[#out + 1] = 'error'
-  out[#out + 1] = 'room_closed'
+  out[#out + 1] = refused
   return out
 end
 if not st.id_key then
