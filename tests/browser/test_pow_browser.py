@@ -36,9 +36,11 @@ def _last_ticket(stack: Stack, room: str) -> int:
 
 @pytest.fixture
 def pow_room(stack: Stack) -> Iterator[str]:
-    """A room with proof of work on while the test runs. The Redis is the
-    session's, shared with the other browser modules: the room is left empty."""
-    room = "flow"
+    """A room of its own with proof of work on while the test runs (workers
+    keep a room's join rules up to a second, so no other test may meet it).
+    The Redis is the session's, shared with the other browser modules: the
+    room is left empty."""
+    room = "pow"
     _settings(stack, room, join_cost="pow", pow_bits=BITS)
     yield room
     _settings(stack, room, join_cost=None, pow_bits=None)
