@@ -59,3 +59,13 @@ def test_an_id_for_a_number_not_given_out_yet_is_unknown(engine, redis_client):
     engine.take("shop")
     with pytest.raises(UnknownTicket):
         engine.status("shop", "v" + "0" * 7 + "9" + "0" * 13)
+
+
+def test_an_id_whose_number_was_given_out_again_is_unknown(engine, redis_client):
+    """A failover that lost a take gives its number out again, at another
+    second: the id of the lost take must not become the new ticket's."""
+    ticket = engine.take("shop")
+    taken_at = redis_client.bitfield("wr:{shop}:tt").get("u32", "#1").execute()[0]
+    redis_client.bitfield("wr:{shop}:tt").set("u32", "#1", taken_at + 5).execute()
+    with pytest.raises(UnknownTicket):
+        engine.status("shop", ticket.ticket)

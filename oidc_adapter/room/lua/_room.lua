@@ -517,7 +517,16 @@ end
 -- at random), so the count is exact while nobody leaves.
 local function ahead_of(st, n)
   local size, done = st.prequeue_size, st.shuffle_cursor
-  if done >= size then return live_between(st.cursor, n) end
+  if done >= size then
+    -- Count from the nearer end of the line: every live bit is past the
+    -- cursor and n is one of the `waiting` live bits, so a newcomer at the
+    -- back costs a byte or two, not a pass over everyone ahead.
+    local behind = math.floor(st.seq / 8) - math.floor(n / 8)
+    if behind < math.floor((n - 1) / 8) - math.floor((st.cursor + 1) / 8) then
+      return st.waiting - 1 - live_between(n, st.seq + 1, true)
+    end
+    return live_between(st.cursor, n)
+  end
   if n > size then return st.block_live + live_between(size, n, true) end
   local before = shuffled(st, n, false) - 1 - done
   local others = size - done - 1
@@ -624,21 +633,26 @@ local function describe(st, s, id, n)
 end
 
 -- A ticket id carries its queue number and proves it: ID_MARK, the number in
--- 8 hex digits and 13 hex digits of a keyed hash of that number under the
--- room's id key (22 characters, the form ids always had), so no id -> number
--- record is stored. The key is random, made by the first take after the room
--- is created or reset, so a reset also voids every id given out before it.
--- The keyed hash nests SHA-1 (sha1(k .. sha1(k .. m))), which Redis' Lua
--- offers, so no length extension reaches it.
-local function id_for(st, n)
+-- 8 hex digits and 13 hex digits of a keyed hash of that number and the
+-- second its ticket was taken, under the room's id key (22 characters, the
+-- form ids always had), so no id -> number record is stored. The key is
+-- random, made by the first take after the room is created or reset, so a
+-- reset voids every id given out before it; the taken-at second voids an id
+-- whose number a failover lost and gave out again. The keyed hash nests
+-- SHA-1 (sha1(k .. sha1(k .. m))), which Redis' Lua offers, so no length
+-- extension reaches it.
+local function id_for(st, n, taken_s)
   local hex = string.format('%08x', n)
-  return ID_MARK .. hex .. redis.sha1hex(st.id_key .. redis.sha1hex(st.id_key .. hex)):sub(1, 13)
+  local mac = redis.sha1hex(st.id_key .. redis.sha1hex(st.id_key .. hex .. ':' .. taken_s))
+  return ID_MARK .. hex .. mac:sub(1, 13)
 end
 
 local function ticket_number(st, id)
   if #id == 22 and id:sub(1, 1) == ID_MARK and st.id_key then
     local n = tonumber(id:sub(2, 9), 16)
-    if n and n >= 1 and n <= st.seq and id_for(st, n) == id then return n end
+    if n and n >= 1 and n <= st.seq and id_for(st, n, get_u32(K_TAKEN_AT, n)) == id then
+      return n
+    end
   end
   -- Ids given out before they carried their number are still looked up.
   return tonumber(redis.call('HGET', K_IDS, id))

@@ -46,4 +46,4 @@ st.waiting = st.waiting + 1
 log_push(st, n)
 admit_now(st, s)
 save_state(st)
-return describe(st, s, id_for(st, n), n)
+return describe(st, s, id_for(st, n, st.now_s), n)
