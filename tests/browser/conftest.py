@@ -43,6 +43,7 @@ LOGO_SVG = (
 ROOMS: dict[str, dict[str, Any]] = {
     "flow": {},
     "pow": {},  # proof of work switched on by its test: no other test meets it
+    "dash": {},  # the dashboard's rush and rate change: no other test meets them
     "nojs": {},
     "tabs": {},
     "polls": {},

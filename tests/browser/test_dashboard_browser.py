@@ -10,7 +10,7 @@ import requests
 from ..conftest import ADMIN_TOKEN
 from .conftest import ARTIFACTS, Stack
 
-ROOM = "flow"
+ROOM = "dash"  # a room of its own: its rush and rate change stay here
 #: A chart's newest bucket needs at most a bucket and a refresh to show up.
 CHART_TIMEOUT_MS = 30_000
 
