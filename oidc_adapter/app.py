@@ -18,6 +18,7 @@ from .room.engine import RoomEngine
 from .room.scripts import Clock
 from .room.snapshot import MAX_SECONDS as MAX_SNAPSHOT_SECONDS
 from .room.snapshot import SnapshotCache
+from .room.source_limit import SourceLimit
 from .secret import InstanceSecret
 from .services import EXTENSION, Services
 from .web.body_limit import limit_request_bodies
@@ -55,6 +56,7 @@ def create_app(
         # A driven test clock moves time by hand: a wall-clock cache would lie there.
         snapshots=SnapshotCache(cache_seconds),
         join_rules=SnapshotCache(cache_seconds),
+        source_limit=SourceLimit(redis_client, clock),
     )
     web.health.add_readiness_check(app, lambda: ("signing_key", _has_signing_key(keys)))
     web.register(app, config)

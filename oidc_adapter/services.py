@@ -20,6 +20,7 @@ from .room.join_rules import JoinRules
 from .room.reader import TicketReader
 from .room.scripts import Clock
 from .room.snapshot import SnapshotCache
+from .room.source_limit import SourceLimit
 from .secret import InstanceSecret
 
 EXTENSION = "waiting_room"
@@ -34,6 +35,7 @@ class Services:
     engine: RoomEngine
     provider: Provider
     instance_secret: InstanceSecret = field(repr=False)
+    source_limit: SourceLimit
     clock: Clock | None = None
     snapshots: SnapshotCache[bytes] = field(default_factory=SnapshotCache)
     join_rules: SnapshotCache[JoinRules] = field(default_factory=SnapshotCache)

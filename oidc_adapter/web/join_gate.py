@@ -20,7 +20,6 @@ from flask import current_app, request
 
 from ..room.engine import UnknownTicket
 from ..room.join_rules import JoinRules, read_join_rules
-from ..room.source_limit import SourceLimit
 from ..services import Services, services
 from . import join_cost
 from .captcha import CaptchaRefused, verify_captcha
@@ -112,10 +111,7 @@ def pow_required(svc: Services, room: str, bits: int, now: int, why: str) -> Joi
 
 
 def _spend_source_token(svc: Services, room: str, per_minute: int) -> None:
-    limit = current_app.extensions.get("source_limit")
-    if limit is None:
-        limit = current_app.extensions["source_limit"] = SourceLimit(svc.redis, svc.clock)
-    wait_ms = limit.spend(room, request.remote_addr or "", per_minute)
+    wait_ms = svc.source_limit.spend(room, request.remote_addr or "", per_minute)
     if wait_ms:
         retry_after = max(1, math.ceil(wait_ms / 1000))
         raise JoinRefused(

@@ -10,7 +10,6 @@ memory. Labels are bounded: the route is the URL rule, never the raw path.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from ..room.engine import RoomEngine
 from ..room.scripts import SCRIPT_NAMES, RoomScripts
 from ..services import services
+from .bearer import bearer_match
 from .errors import ApiError
 from .proxies import WsgiApp
 
@@ -230,12 +230,7 @@ def exposition(engine: RoomEngine) -> bytes:
 
 def authorized(header: str | None, token: str | None) -> bool:
     """No token configured: open (the default); else `Bearer <token>`, in constant time."""
-    if not token:
-        return True
-    scheme, _, given = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
+    return not token or bearer_match(header, {"metrics": token}) is not None
 
 
 UNAUTHORIZED = ("invalid_token", "A valid metrics bearer token is required.")

@@ -97,6 +97,9 @@ local function load_state(now_ms, s)
   return st
 end
 
+local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
+local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v) end
+
 -- The operators' charts (room/series.py): per SERIES_BUCKET seconds, the
 -- counters as the bucket's last call left them: seq, served, admitted,
 -- abandoned and expired are cumulative (Python takes differences for rates),
@@ -148,7 +151,7 @@ local function record_wait(st)
   local kth = redis.call('LINDEX', K_WAITS, WAITS_PER_BUCKET - 1)
   local opened = math.floor(st.now_s / SERIES_BUCKET) * SERIES_BUCKET
   if kth and tonumber(string.match(kth, '^%d+')) >= opened then return end
-  local taken = redis.call('BITFIELD', K_TAKEN_AT, 'GET', 'u32', '#' .. st.cursor)[1]
+  local taken = get_u32(K_TAKEN_AT, st.cursor)
   redis.call('LPUSH', K_WAITS, string.format('%d:%d', st.now_s, st.now_s - taken))
   redis.call('LTRIM', K_WAITS, 0, WAITS_KEEP - 1)
 end
@@ -167,8 +170,6 @@ local function save_state(st)
   record_wait(st)
 end
 
-local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
-local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v) end
 local function get_state(n)
   return redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', '#' .. n)[1]
 end
@@ -370,21 +371,19 @@ local function held_for_opening(st, s)
   return s.opens_at > 0 and st.opened_s == 0
 end
 
--- Why a new ticket is refused now (nil: it is not).
-local function refusal(st, s)
-  if s.mode == 'closed' then return 'room_closed' end
-  if s.closes_at > 0 and st.now_s >= s.closes_at then return 'room_closed' end
-  if held_for_opening(st, s) and st.now_s < s.opens_at - s.prequeue_seconds then
-    return 'room_closed'
-  end
-  return nil
-end
-
 local function phase(st, s)
   if s.closes_at > 0 and st.now_s >= s.closes_at then return 'closed' end
   if not held_for_opening(st, s) then return 'open' end
   if st.now_s < s.opens_at - s.prequeue_seconds then return 'before' end
   return 'prequeue'
+end
+
+-- Why a new ticket is refused now (nil: it is not): a closed room, or a
+-- timed sale before its pre-queue or after its end.
+local function refusal(st, s)
+  local p = phase(st, s)
+  if s.mode == 'closed' or p == 'closed' or p == 'before' then return 'room_closed' end
+  return nil
 end
 
 -- The next ticket in line: the pre-queue place by place while it lasts,
