@@ -115,7 +115,7 @@ local SERIES_MOVES = {'seq', 'served', 'admitted', 'abandoned', 'expired', 'wait
 
 local function series_entry(c)
   return table.concat({c.seq, c.served, c.admitted, c.abandoned, c.expired, c.waiting,
-                       c.pending + redis.call('ZCARD', K_SESSIONS)}, ' ')
+                       active(c)}, ' ')
 end
 
 local function series_moved(st)
