@@ -51,7 +51,8 @@ from oidc_adapter.config import Config, parse_config
 from oidc_adapter.keys import store_for
 from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
-from oidc_adapter.room.scripts import script_source
+from oidc_adapter.room.library import Functions, Scripts
+from oidc_adapter.room.results import as_dict
 
 from .login_bench import authorization_query
 
@@ -240,6 +241,7 @@ class Bench:
         store_for(self.config).ensure()
         self.engine = RoomEngine(self.redis, self.config.rooms)
         self.engine.sync_settings()
+        self.line_sample: list[str] = []
 
     def _start_redis(self, binary: str, port: int, name: str, *extra: str) -> subprocess.Popen:
         return self.procs.start(
@@ -602,24 +604,34 @@ def run_http(bench: Bench) -> str:
 # -- memory -----------------------------------------------------------------------
 
 
-def _fill(bench: Bench, room: str, count: int) -> list[str]:
-    """Take `count` tickets in `room` with the real take script, pipelined;
-    returns every thousandth id (tickets spread through the line)."""
+def _fill(bench: Bench, room: str, count: int) -> None:
+    """Take `count` tickets in `room` with the real take function, pipelined;
+    keeps every thousandth id in `bench.line_sample` (tickets spread through
+    the line, the ones whose status calls are measured)."""
     r = bench.redis
     keys = room_keys(room)
-    take = r.register_script(script_source("take"))
-    r.script_load(take.script)  # the script cache is not per-ticket memory
+    code = Functions()
+    code.load(r)  # the library is not per-ticket memory
     bench.engine.sync_settings([room])
-    batch, sample = 1000, []
+    batch = 1000
     for start in range(0, count, batch):
         pipe = r.pipeline(transaction=False)
-        for i in range(min(batch, count - start)):
-            new_id = secrets.token_urlsafe(TICKET_ID_BYTES)
-            take(keys=keys, args=["", new_id, ""], client=pipe)
-            if i == 0:
-                sample.append(new_id)
-        pipe.execute()
-    return sample
+        for _ in range(min(batch, count - start)):
+            pipe.execute_command(*code.command("take", keys, ["", _entropy(), ""]))
+        replies = pipe.execute()
+        bench.line_sample.append(as_dict(replies[0])["ticket"])
+
+
+def _entropy() -> str:
+    return secrets.token_urlsafe(TICKET_ID_BYTES)
+
+
+def _status_args(sample: list[str]) -> Callable[[int], list[object]]:
+    return lambda i: ["", sample[i % len(sample)], "1"]
+
+
+def _take_args(_: int) -> list[object]:
+    return ["", _entropy(), ""]
 
 
 def run_memory(bench: Bench) -> str:
@@ -627,7 +639,7 @@ def run_memory(bench: Bench) -> str:
     count = bench.args.memory_tickets
     r = bench.redis
     keys = room_keys(MEMORY_ROOM)
-    r.script_load(script_source("take"))
+    Functions().load(r)
     before = r.info("memory")["used_memory"]
     _fill(bench, MEMORY_ROOM, count)
     after = r.info("memory")["used_memory"]
@@ -660,29 +672,32 @@ def run_script_cost(bench: Bench) -> str:
     count, calls = bench.args.memory_tickets, bench.args.script_calls
     r = bench.redis
     waiting = bench.engine.state(MEMORY_ROOM).waiting
-    sample = _fill(bench, MEMORY_ROOM, count - waiting) if waiting < count else []
-    if not sample:
-        sample = [secrets.token_urlsafe(TICKET_ID_BYTES)]
+    if waiting < count or not bench.line_sample:
+        _fill(bench, MEMORY_ROOM, max(1000, count - waiting))
+    sample = bench.line_sample
     keys = room_keys(MEMORY_ROOM)
-    status = r.register_script(script_source("status"))
-    take = r.register_script(script_source("take"))
-    rows = ["| script call | calls | Redis µs per call (usec_per_call) |", "|---|---:|---:|"]
-    for label, call in (
-        (
-            "status + heartbeat of a ticket in the line",
-            lambda i: status(keys=keys, args=["", sample[i % len(sample)], "1"]),
-        ),
-        (
-            "take a new ticket",
-            lambda i: take(keys=keys, args=["", secrets.token_urlsafe(TICKET_ID_BYTES), ""]),
-        ),
-    ):
-        call(0)  # loads the script
-        r.config_resetstat()
-        for i in range(calls):
-            call(i)
-        stat = r.info("commandstats")["cmdstat_evalsha"]
-        rows.append(f"| {label} | {stat['calls']:,} | {stat['usec_per_call']:.1f} |")
+    rows = [
+        "| call | form | calls | Redis µs per call (usec_per_call) |",
+        "|---|---|---:|---:|",
+    ]
+    # Both forms the engine runs: functions (Redis 7) and EVALSHA (Redis 6).
+    forms: tuple[tuple[str, Functions | Scripts], ...] = (
+        ("fcall", Functions()),
+        ("evalsha", Scripts()),
+    )
+    for form, code in forms:
+        code.load(r)
+        for label, script, args in (
+            ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
+            ("take a new ticket", "take", _take_args),
+        ):
+            r.config_resetstat()
+            for i in range(calls):
+                r.execute_command(*code.command(script, keys, args(i)))
+            stat = r.info("commandstats")[f"cmdstat_{form}"]
+            rows.append(
+                f"| {label} | {form.upper()} | {stat['calls']:,} | {stat['usec_per_call']:.1f} |"
+            )
     state = bench.engine.state(MEMORY_ROOM)
     return "\n".join(
         [f"Room with {state.waiting:,} waiting tickets (`--memory-tickets`).", ""] + rows

@@ -111,6 +111,13 @@ class ClusterClient(RedisCluster):
         except RedisClusterException as exc:
             raise redis.ConnectionError(f"redis cluster: {exc}") from exc
 
+    def determine_slot(self, *args: Any) -> int:
+        """FCALL names its keys as EVALSHA does; redis-py would ask the server
+        (COMMAND GETKEYS, one more round trip) for every call."""
+        if str(args[0]).upper() == "FCALL" and len(args) > 3 and int(args[2]) > 0:
+            return self.keyslot(args[3])
+        return super().determine_slot(*args)
+
 
 def cluster_client(url: str, client_class: type[ClusterClient] = ClusterClient) -> RedisCluster:
     """A cluster client for `url`; tests pass a subclass that adds whole-keyspace commands."""

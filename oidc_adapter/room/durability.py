@@ -10,7 +10,8 @@ caller answers 503 rather than promise a place it may not have.
 
 WAIT cannot run inside a script, and on another pooled connection it would
 wait for that connection's writes, not ours; on a cluster the pipeline goes
-to the node that owns the room's slot (a cluster pipeline refuses EVALSHA).
+to the node that owns the room's slot (a cluster pipeline refuses FCALL and
+EVALSHA).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
-from redis.commands.core import Script
-from redis.exceptions import RedisClusterException
+
+from .library import Command
+from .nodes import node_client, refresh_cluster_map
 
 #: The scripts whose success a user is told about.
 DURABLE_SCRIPTS = frozenset({"take", "claim"})
@@ -34,56 +35,24 @@ class NotDurable(redis.ConnectionError):
     handler that turns an unreachable store into 503 + Retry-After handles it."""
 
 
-def run_durably(
-    script: Script, client: redis.Redis, keys: list[str], args: list[Any], replicas: int
-) -> Any:
-    """Run `script`, then WAIT for `replicas` on the same connection: one round trip."""
-    node = _node_client(client, keys[0])
+def run_durably(command: Command, client: redis.Redis, key: str, replicas: int) -> Any:
+    """Run `command` (a room script whose keys share `key`'s slot), then WAIT for
+    `replicas` on the same connection: one round trip."""
+    pipe = node_client(client, key).pipeline(transaction=False)
+    pipe.execute_command(*command)
+    pipe.wait(replicas, WAIT_TIMEOUT_MS)
     try:
-        try:
-            reply, acknowledged = _evalsha_and_wait(node, script, keys, args, replicas)
-        except redis.exceptions.NoScriptError:
-            # Not the pipeline's own loading: that asks SCRIPT EXISTS on every call.
-            node.script_load(script.script)  # after a restart or a SCRIPT FLUSH
-            reply, acknowledged = _evalsha_and_wait(node, script, keys, args, replicas)
+        # Each reply as the server gave it, so the caller sees the script's own
+        # error (e.g. "Function not found"), not the pipeline's wrapping of it.
+        reply, acknowledged = pipe.execute(raise_on_error=False)
+        for answer in (reply, acknowledged):
+            if isinstance(answer, Exception):
+                raise answer
     except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
-        _refresh_cluster_map(client)
+        refresh_cluster_map(client)
         raise
     if acknowledged < replicas:
         raise NotDurable(
             f"{acknowledged} of {replicas} replicas acknowledged within {WAIT_TIMEOUT_MS} ms"
         )
     return reply
-
-
-def _evalsha_and_wait(
-    node: redis.Redis, script: Script, keys: list[str], args: list[Any], replicas: int
-) -> list[Any]:
-    pipe = node.pipeline(transaction=False)
-    pipe.evalsha(script.sha, len(keys), *keys, *args)
-    pipe.wait(replicas, WAIT_TIMEOUT_MS)
-    return pipe.execute()
-
-
-def _node_client(client: redis.Redis, key: str) -> redis.Redis:
-    """The client itself, or on a cluster the plain client of the key's master
-    (none known mid-failover: a ConnectionError, i.e. 503, like the cluster client's)."""
-    if not isinstance(client, RedisCluster):
-        return client
-    try:
-        return client.get_redis_connection(client.get_node_from_key(key))
-    except RedisClusterException as exc:
-        _refresh_cluster_map(client)
-        raise redis.ConnectionError(f"redis cluster: {exc}") from exc
-
-
-def _refresh_cluster_map(client: redis.Redis) -> None:
-    """A node-level call bypasses the cluster client's MOVED and failover handling, so
-    after an error ask the cluster for its slot map again; the next call then goes to
-    whichever master now serves the room."""
-    if not isinstance(client, RedisCluster):
-        return
-    try:
-        client.nodes_manager.initialize()
-    except (redis.RedisError, RedisClusterException):
-        pass  # mid-failover: the cluster client retries on its own next call

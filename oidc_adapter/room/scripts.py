@@ -1,75 +1,26 @@
-"""Loads the room's Lua scripts once and calls them by SHA.
+"""Runs the room's Lua (room/library.py) on one Redis connection.
 
-Each script is a generated header (state numbers, timing, key names: the
-Python tables are the only source), the shared `_room.lua` prelude and the
-file's own body, so the admission logic exists once and every entry point
-runs it. redis-py's Script calls EVALSHA and reloads the body when the server
-answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+Every operation is one call: FCALL of the library's function, or EVALSHA
+on a server without functions. When the server does not have the code (a
+new server, a flush, a restart without persistence) it is loaded on the
+room's node and the call made again, so nothing else ever loads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, partial
-from importlib import resources
+from functools import partial
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 
-from . import timing
 from .durability import DURABLE_SCRIPTS, run_durably
-from .keyspace import ROOM_KEYS, room_keys
+from .keyspace import room_keys
+from .library import SCRIPT_NAMES, Functions, Scripts, lacks_functions
+from .nodes import node_client
 from .results import as_dict
-from .states import NUMBERS
 
-SCRIPT_NAMES = (
-    "take",
-    "status",
-    "room",
-    "configure",
-    "admit",
-    "claim",
-    "finish",
-    "reset",
-    "compact",
-    "migrate",
-    "order",
-)
-
-#: Lua name -> constant of `timing.py`.
-TIMING_NAMES = (
-    ("GRANULE", "HEARTBEAT_GRANULE_SECONDS"),
-    ("RATE_BUCKET", "RATE_BUCKET_SECONDS"),
-    ("RATE_KEEP", "RATE_BUCKETS_KEPT"),
-    ("SERIES_BUCKET", "SERIES_BUCKET_SECONDS"),
-    ("SERIES_KEEP", "SERIES_BUCKETS_KEPT"),
-    ("WAITS_KEEP", "WAITS_KEPT"),
-    ("WAITS_PER_BUCKET", "WAITS_PER_BUCKET"),
-    ("POLLS_PER_WINDOW", "POLLS_PER_WINDOW"),
-    ("POLL_MIN", "POLL_MIN_SECONDS"),
-    ("POLL_MAX", "POLL_MAX_SECONDS"),
-    ("OVERDUE_POLLS", "OVERDUE_POLLS"),
-    ("SESSION_MEAN_OVER", "SESSION_MEAN_OVER"),
-)
-
-
-def lua_header() -> str:
-    """The constants every script shares, written from the Python tables."""
-    ordered = sorted(NUMBERS, key=NUMBERS.__getitem__)
-    lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
-    lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
-    lines += [f"local {name} = {getattr(timing, source)}" for name, source in TIMING_NAMES]
-    lines += [f"local K_{name.upper()} = KEYS[{i}]" for i, (name, _) in enumerate(ROOM_KEYS, 1)]
-    return "\n".join(lines) + "\n"
-
-
-@cache
-def script_source(name: str) -> str:
-    lua = resources.files(__package__) / "lua"
-    return "\n".join(
-        (lua_header(), (lua / "_room.lua").read_text(), (lua / f"{name}.lua").read_text())
-    )
+__all__ = ["SCRIPT_NAMES", "Clock", "RoomScripts"]
 
 
 #: Returns "now" in milliseconds. None (the default) means the Redis server's
@@ -83,7 +34,7 @@ ScriptObserver = Callable[[str, Callable[[], Any]], Any]
 
 
 class RoomScripts:
-    """The registered scripts of one Redis connection, called on one clock."""
+    """The room's code on one Redis connection, called on one clock."""
 
     #: Process-wide, as the metrics it feeds are; the default just makes the call.
     observe: ScriptObserver = staticmethod(lambda name, call: call())
@@ -91,9 +42,7 @@ class RoomScripts:
     def __init__(self, client: redis.Redis, clock: Clock | None = None, wait_replicas: int = 0):
         self._clock = clock
         self._client, self._wait_replicas = client, wait_replicas
-        self._scripts: dict[str, Script] = {
-            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
-        }
+        self._code: Functions | Scripts = Functions()
 
     def __call__(self, name: str, room: str, *args: object) -> dict[str, Any]:
         """Run script `name` on `room`; the reply's key/value pairs as a dict."""
@@ -102,7 +51,18 @@ class RoomScripts:
     def _run(self, name: str, room: str, args: tuple[object, ...]) -> dict[str, Any]:
         now = "" if self._clock is None else str(int(self._clock()))
         keys, argv = room_keys(room), [now, *args]
+        try:
+            return as_dict(self._send(name, keys, argv))
+        except redis.ResponseError as exc:
+            if isinstance(self._code, Functions) and lacks_functions(exc):
+                self._code = Scripts()
+            elif not self._code.is_missing(exc):
+                raise
+            self._code.load(node_client(self._client, keys[0]))
+        return as_dict(self._send(name, keys, argv))
+
+    def _send(self, name: str, keys: list[str], argv: list[object]) -> list[Any]:
+        command = self._code.command(name, keys, argv)
         if self._wait_replicas and name in DURABLE_SCRIPTS:
-            script, replicas = self._scripts[name], self._wait_replicas
-            return as_dict(run_durably(script, self._client, keys, argv, replicas))
-        return as_dict(self._scripts[name](keys=keys, args=argv))
+            return run_durably(command, self._client, keys[0], self._wait_replicas)
+        return self._client.execute_command(*command)
