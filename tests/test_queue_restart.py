@@ -113,6 +113,7 @@ def test_the_library_is_reloaded_after_the_server_forgets_it(redis_server, redis
 
     engine = RoomEngine(redis_client, {"shop": RoomSettings(admit_per_minute=0)}, clock)
     engine.sync_settings()
+    redis_client.config_resetstat()
     first = engine.take("shop")
     assert len(redis_client.function_list()) == 1
     redis_client.function_flush()

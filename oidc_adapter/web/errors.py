@@ -25,6 +25,9 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.BusyLoadingError,
     redis.exceptions.ClusterDownError,  # a cluster shard has no master yet
     redis.exceptions.TryAgainError,  # a cluster slot is being moved
+    # A function call is refused before it runs; redis-py names the code by class.
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
 )
 #: ...or it refuses writes: out of memory, a replica after a failover, a failing
 #: disk. Redis sends these as error codes, also from inside a script.
