@@ -87,16 +87,34 @@ def test_no_script_defines_the_shared_constants_itself():
     assert all(header in script_source(name) for name in SCRIPT_NAMES)
 
 
-def test_old_counter_names_are_migrated_on_start(redis_client, clock):
+def test_a_room_stored_field_by_field_is_read_and_packed(redis_client, clock):
+    """Rooms from before the packed counters (even before the counters' rename)
+    keep every place: the old layout is read, and the next save packs it."""
     engine = make_engine(redis_client, clock, admit_per_minute=0)
-    engine.take("shop")
-    engine.take("shop")
+    first, second = engine.take("shop"), engine.take("shop")
     engine.admit("shop", 1)
+    engine.claim("shop", first.ticket)
+    view = engine.state("shop")
     state_key = room_key("shop", "state")
-    # The layout before the rename: the same counters under their old names.
-    cursor = redis_client.hget(state_key, "cursor")
-    redis_client.hdel(state_key, "cursor")
-    redis_client.hset(state_key, "cur", cursor)
+    redis_client.hdel(state_key, "c")
+    # The layout two versions back: counters one per field, some abbreviated.
+    redis_client.hset(
+        state_key,
+        mapping={
+            "seq": view.seq,
+            "cur": view.cursor,
+            "waiting": view.waiting,
+            "pending": view.pending,
+            "tts": view.now_ms,
+            "served": view.served,
+            "admitted": view.admitted,
+        },
+    )
     engine.sync_settings()
     assert redis_client.hget(state_key, "cur") is None
-    assert engine.state("shop").cursor == 1
+    after = engine.state("shop")
+    assert (after.seq, after.cursor, after.waiting, after.active) == (2, 1, 1, 1)
+    assert engine.status("shop", second.ticket).position == 1
+    stored = redis_client.hkeys(state_key)
+    assert "c" in stored and not {"seq", "cursor", "waiting", "tokens_at_ms"} & set(stored)
+    assert engine.take("shop").number == 3

@@ -66,6 +66,36 @@ TIMING_NAMES = (
 #: Key names as the prelude sees them, in KEYS order.
 KEY_NAMES = tuple(f"K_{name.upper()}" for name, _ in ROOM_KEYS)
 
+#: The room's counters, stored packed in this order (see load_state in
+#: _room.lua for what each means). Append only: a stored room's packed
+#: counters are read in this order.
+COUNTERS = (
+    "seq", "cursor", "waiting", "pending", "tokens", "tokens_at_ms", "heartbeat_granule",
+    "served", "admitted", "abandoned", "expired", "rate_bucket", "lost_ms", "session_mean_s",
+    "opened_s", "prequeue_size", "shuffle_cursor", "block_live", "sessions",
+)  # fmt: skip
+#: The settings the scripts read, cached in this order (see settings in _room.lua).
+NUMERIC_SETTINGS = (
+    "admit_per_minute", "max_active", "session_seconds", "waiting_grace_seconds",
+    "claim_seconds", "opens_at", "prequeue_seconds", "closes_at",
+)  # fmt: skip
+
+
+def _records(name: str, fields: tuple[str, ...]) -> list[str]:
+    """A field list, and table constructors written out field by field: a Lua
+    table built by a constructor is sized once, one filled in a loop grows and
+    rehashes, which was a measurable part of every call."""
+    numbered = list(enumerate(fields, 1))
+    return [
+        f"local {name} = {{" + ", ".join(f"'{f}'" for f in fields) + "}",
+        f"local function {name.lower()}_from(v)",
+        "  return {" + ", ".join(f"{f} = v[{i}]" for i, f in numbered) + "}",
+        "end",
+        f"local function {name.lower()}_values(t)",
+        "  return {" + ", ".join(f"t.{f}" for f in fields) + "}",
+        "end",
+    ]
+
 
 def lua_header() -> str:
     """The constants every script shares, written from the Python tables; the
@@ -74,6 +104,9 @@ def lua_header() -> str:
     lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
     lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
     lines += [f"local {name} = {getattr(timing, source)}" for name, source in TIMING_NAMES]
+    lines += _records("COUNTERS", COUNTERS) + _records("SETTINGS", NUMERIC_SETTINGS)
+    lines.append("local COUNTER_INDEX = {" + ", ".join(
+        f"{f} = {i}" for i, f in enumerate(COUNTERS, 1)) + "}")  # fmt: skip
     keys = ", ".join(KEY_NAMES)
     lines += [
         f"local {keys}",

@@ -22,34 +22,58 @@ local ID_MARK = 'v'         -- first character of a self-verifying ticket id
 local ID_KEY_FIELD = 'id_key'  -- the room's id key, in the state hash
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
-local INT_SETTINGS = {'admit_per_minute', 'max_active', 'session_seconds',
-                      'waiting_grace_seconds', 'claim_seconds', 'opens_at',
-                      'prequeue_seconds', 'closes_at'}
--- The room's counters: seq = last queue number given out; cursor = last
+-- The room's counters (COUNTERS, from library.py): seq = last queue number given out; cursor = last
 -- number served; tokens / tokens_at_ms = the admission bucket and when it was
 -- last filled, which is also when the room was last touched;
 -- heartbeat_granule = newest granule opened in the heartbeat log (room
 -- clock); rate_bucket = newest admission-rate bucket; lost_ms = silence the
 -- room clock skipped so far (room clock = now_ms - lost_ms); session_mean_s =
 -- how long sessions really last, over about the last SESSION_MEAN_OVER.
-local ST_FIELDS = {'seq', 'cursor', 'waiting', 'pending', 'tokens', 'tokens_at_ms',
-                   'heartbeat_granule', 'served', 'admitted', 'abandoned', 'expired',
-                   'rate_bucket', 'lost_ms', 'session_mean_s',
-                   'opened_s', 'prequeue_size', 'shuffle_cursor', 'block_live'}
 -- A timed sale (see schedule below): opened_s = when the room opened (0 =
 -- not yet); prequeue_size = P, the tickets 1..P served in shuffled order;
 -- shuffle_cursor = the last place of that order served; block_live = how
 -- many of 1..P still wait. The seed and its commitment are text fields of
--- the same hash, read only by scheduled rooms.
+-- the same hash, read only by scheduled rooms. sessions = how many admitted
+-- sessions the sessions zset holds (kept with every ZADD and ZREM, so no call
+-- needs a ZCARD).
+--
+-- The counters are stored packed, as doubles in COUNTERS order, in one field
+-- of the state hash: one value to read and write per call instead of
+-- nineteen to parse and format. A room stored field by field (before this
+-- format) is read that way and packed by its next save.
+local STATE_PACKED = 'c'
+-- The merged settings the scripts use, cached in the config hash itself:
+-- SETTINGS (library.py) as doubles, then the mode. Rewriting the config (sync_settings
+-- deletes the hash first) drops the cache with it; configure drops it when an
+-- override changes.
+local SETTINGS_CACHE = '_lua'
+
+-- struct formats of n doubles. (A function library's top level may not use
+-- the string library: formats are made at the first call and kept.)
+local formats = {}
+local function doubles(n)
+  if not formats[n] then formats[n] = '<' .. string.rep('d', n) end
+  return formats[n]
+end
 
 local function settings()
+  local cached = redis.call('HGET', K_CONFIG, SETTINGS_CACHE)
+  if cached then
+    local s = settings_from({struct.unpack(doubles(#SETTINGS), cached)})
+    s.mode = string.sub(cached, 8 * #SETTINGS + 1)
+    return s
+  end
   local raw = redis.call('HGETALL', K_CONFIG)
   if #raw == 0 then return nil end
-  local s = {}
-  for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
+  local merged = {}
+  for i = 1, #raw, 2 do merged[raw[i]] = raw[i + 1] end
   local o = redis.call('HGETALL', K_OVERRIDES)
-  for i = 1, #o, 2 do s[o[i]] = o[i + 1] end
-  for _, k in ipairs(INT_SETTINGS) do s[k] = tonumber(s[k]) or 0 end
+  for i = 1, #o, 2 do merged[o[i]] = o[i + 1] end
+  for _, k in ipairs(SETTINGS) do merged[k] = tonumber(merged[k]) or 0 end
+  local s = settings_from(settings_values(merged))
+  s.mode = merged.mode or 'auto'
+  redis.call('HSET', K_CONFIG, SETTINGS_CACHE,
+             struct.pack(doubles(#SETTINGS), unpack(settings_values(s))) .. s.mode)
   return s
 end
 
@@ -62,7 +86,7 @@ local function poll_seconds(s)
 end
 
 local function active(st)
-  return st.pending + redis.call('ZCARD', K_SESSIONS)
+  return st.pending + st.sessions
 end
 
 local function capacity(st, s)
@@ -78,13 +102,20 @@ end
 -- polls for: they run on as soon as anyone calls, so abandoned tickets are
 -- still swept and unclaimed slots still freed once the room is in use.
 local function load_state(now_ms, s)
-  local v = redis.call('HMGET', K_STATE, ID_KEY_FIELD, unpack(ST_FIELDS))
-  local st = {id_key = v[1] or nil}
-  local loaded = {}
-  for i, f in ipairs(ST_FIELDS) do
-    st[f] = tonumber(v[i + 1]) or 0
-    loaded[f] = st[f]
+  local v = redis.call('HMGET', K_STATE, STATE_PACKED, ID_KEY_FIELD)
+  local st
+  local loaded
+  if v[1] then
+    loaded = {struct.unpack(doubles(#COUNTERS), v[1])}
+  else
+    -- A new room, or one stored field by field before the packed format.
+    loaded = redis.call('HMGET', K_STATE, unpack(COUNTERS))
+    for i = 1, #COUNTERS do loaded[i] = tonumber(loaded[i]) or 0 end
+    loaded[COUNTER_INDEX.sessions] = redis.call('ZCARD', K_SESSIONS)
   end
+  local st = counters_from(loaded)
+  st.packed, st.id_key = v[1], v[2] or nil
+  -- The counters as loaded (in COUNTERS order), for what compares before and after.
   st.loaded = loaded
   -- Time never runs backwards for a room, whatever clock the caller has.
   st.now_ms = math.max(now_ms, st.tokens_at_ms)
@@ -111,16 +142,18 @@ local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' 
 -- the baseline of this bucket's rates. (session_mean_s moves when a session
 -- ends early, which changes the active count and no other counter.)
 local SERIES_MOVES = {'seq', 'served', 'admitted', 'abandoned', 'expired', 'waiting',
-                      'pending', 'session_mean_s'}
+                      'pending', 'sessions', 'session_mean_s'}
 
 local function series_entry(c)
   return table.concat({c.seq, c.served, c.admitted, c.abandoned, c.expired, c.waiting,
                        active(c)}, ' ')
 end
 
+local function was(st, f) return st.loaded[COUNTER_INDEX[f]] end
+
 local function series_moved(st)
   for _, f in ipairs(SERIES_MOVES) do
-    if st[f] ~= st.loaded[f] then return true end
+    if st[f] ~= was(st, f) then return true end
   end
   return false
 end
@@ -128,7 +161,7 @@ end
 local function record_series(st)
   local span = SERIES_BUCKET * 1000
   local b = math.floor(st.now_ms / span)
-  local last = math.floor(st.loaded.tokens_at_ms / span)
+  local last = math.floor(was(st, 'tokens_at_ms') / span)
   if b == last and not series_moved(st) then return end
   if b - last >= SERIES_KEEP then
     redis.call('DEL', K_SERIES)
@@ -137,7 +170,7 @@ local function record_series(st)
     for i = math.max(0, last - SERIES_KEEP + 1), b - SERIES_KEEP do old[#old + 1] = i end
     if #old > 0 then redis.call('HDEL', K_SERIES, unpack(old)) end
   end
-  if b - 1 > last then redis.call('HSET', K_SERIES, b - 1, series_entry(st.loaded)) end
+  if b - 1 > last then redis.call('HSET', K_SERIES, b - 1, series_entry(counters_from(st.loaded))) end
   redis.call('HSET', K_SERIES, b, series_entry(st))
 end
 
@@ -147,7 +180,7 @@ end
 -- A call that served costs one LINDEX, and a sample a BITFIELD read and a
 -- capped LPUSH.
 local function record_wait(st)
-  if st.cursor <= st.loaded.cursor then return end
+  if st.cursor <= was(st, 'cursor') then return end
   local kth = redis.call('LINDEX', K_WAITS, WAITS_PER_BUCKET - 1)
   local opened = math.floor(st.now_s / SERIES_BUCKET) * SERIES_BUCKET
   if kth and tonumber(string.match(kth, '^%d+')) >= opened then return end
@@ -157,15 +190,12 @@ local function record_wait(st)
 end
 
 local function save_state(st)
-  local args = {}
-  -- Only what changed: most calls move a counter or two, not all thirteen.
-  for _, f in ipairs(ST_FIELDS) do
-    if st[f] ~= st.loaded[f] then
-      args[#args + 1] = f
-      args[#args + 1] = string.format('%.17g', st[f])
-    end
+  local packed = struct.pack(doubles(#COUNTERS), unpack(counters_values(st)))
+  if packed ~= st.packed then
+    redis.call('HSET', K_STATE, STATE_PACKED, packed)
+    -- Packing a room stored field by field: its old fields go.
+    if not st.packed then redis.call('HDEL', K_STATE, unpack(COUNTERS)) end
   end
-  if #args > 0 then redis.call('HSET', K_STATE, unpack(args)) end
   record_series(st)
   record_wait(st)
 end
@@ -279,7 +309,7 @@ local function expire_sessions(st, s)
     session_ended(st, s.session_seconds)
   end
   st.expired = st.expired + #ended
-  redis.call('ZREM', K_SESSIONS, unpack(ended))
+  st.sessions = st.sessions - redis.call('ZREM', K_SESSIONS, unpack(ended))
 end
 
 local function record_rate(st, count)
@@ -561,7 +591,7 @@ end
 -- ahead leave): {place, end ms, rounds, ...}; nil when no cap applies.
 local function slots(st, s, place)
   if s.max_active == 0 or not by_rate(s) then return nil end
-  local sessions = redis.call('ZCARD', K_SESSIONS)
+  local sessions = st.sessions
   local half = math.ceil(place / 2)
   local places = {half}
   if half < s.max_active and s.max_active < place then places[2] = s.max_active end

@@ -12,7 +12,7 @@ if get_state(n) == SERVED then
   set_u32(K_CHANGED_AT, n, st.room_s)
   st.pending = st.pending - 1
   st.admitted = st.admitted + 1
-  redis.call('ZADD', K_SESSIONS, st.now_ms + s.session_seconds * 1000, n)
+  st.sessions = st.sessions + redis.call('ZADD', K_SESSIONS, st.now_ms + s.session_seconds * 1000, n)
 end
 save_state(st)
 return describe(st, s, id, n)

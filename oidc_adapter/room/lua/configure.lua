@@ -12,6 +12,7 @@ for i = 4, #ARGV, 2 do
     redis.call('HSET', K_OVERRIDES, ARGV[i], ARGV[i + 1])
   end
 end
+redis.call('HDEL', K_CONFIG, SETTINGS_CACHE)
 s = settings()
 commit_seed(st, s, ARGV[2], ARGV[3])
 st.tokens = math.min(st.tokens, bucket_size(s))

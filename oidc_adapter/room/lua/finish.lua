@@ -16,7 +16,7 @@ elseif state == SERVED then
 elseif state == ADMITTED then
   local ends_ms = tonumber(redis.call('ZSCORE', K_SESSIONS, n)) or st.now_ms
   session_ended(st, s.session_seconds - math.max(0, ends_ms - st.now_ms) / 1000)
-  redis.call('ZREM', K_SESSIONS, n)
+  st.sessions = st.sessions - redis.call('ZREM', K_SESSIONS, n)
   set_state(n, final)
 end
 advance(st, s)

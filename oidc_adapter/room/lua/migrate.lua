@@ -1,5 +1,5 @@
 -- Rename the room counters stored under their old abbreviations to the
--- names of ST_FIELDS in _room.lua, so an upgrade keeps every place in line. Runs
+-- names of COUNTERS (library.py), so an upgrade keeps every place in line. Runs
 -- once per room at start-up; a no-op when there is nothing to rename.
 local renamed = 0
 for old, new in pairs({cur = 'cursor', tts = 'tokens_at_ms', hbg = 'heartbeat_granule',
