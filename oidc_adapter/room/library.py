@@ -73,6 +73,7 @@ COUNTERS = (
     "seq", "cursor", "waiting", "pending", "tokens", "tokens_at_ms", "heartbeat_granule",
     "served", "admitted", "abandoned", "expired", "rate_bucket", "lost_ms", "session_mean_s",
     "opened_s", "prequeue_size", "shuffle_cursor", "block_live", "sessions",
+    "log_head_granule", "claims_head_s", "sessions_next_ms",
 )  # fmt: skip
 #: The settings the scripts read, cached in this order (see settings in _room.lua).
 NUMERIC_SETTINGS = (

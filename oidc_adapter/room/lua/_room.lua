@@ -35,7 +35,9 @@ local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
 -- many of 1..P still wait. The seed and its commitment are text fields of
 -- the same hash, read only by scheduled rooms. sessions = how many admitted
 -- sessions the sessions zset holds (kept with every ZADD and ZREM, so no call
--- needs a ZCARD).
+-- needs a ZCARD). log_head_granule, claims_head_s and sessions_next_ms say
+-- when the heartbeat log, the claim list and the sessions next have work
+-- (see sweep_abandoned).
 --
 -- The counters are stored packed, as doubles in COUNTERS order, in one field
 -- of the state hash: one value to read and write per call instead of
@@ -47,6 +49,8 @@ local STATE_PACKED = 'c'
 -- deletes the hash first) drops the cache with it; configure drops it when an
 -- override changes.
 local SETTINGS_CACHE = '_lua'
+-- A counter whose value must be looked up again (see sweep_abandoned).
+local UNKNOWN = -1
 
 -- struct formats of n doubles. (A function library's top level may not use
 -- the string library: formats are made at the first call and kept.)
@@ -106,12 +110,18 @@ local function load_state(now_ms, s)
   local st
   local loaded
   if v[1] then
-    loaded = {struct.unpack(doubles(#COUNTERS), v[1])}
+    -- Counters added to COUNTERS since the room was packed start UNKNOWN.
+    local count = #v[1] / 8
+    loaded = {struct.unpack(doubles(count), v[1])}
+    for i = count + 1, #COUNTERS do loaded[i] = UNKNOWN end
   else
     -- A new room, or one stored field by field before the packed format.
     loaded = redis.call('HMGET', K_STATE, unpack(COUNTERS))
     for i = 1, #COUNTERS do loaded[i] = tonumber(loaded[i]) or 0 end
     loaded[COUNTER_INDEX.sessions] = redis.call('ZCARD', K_SESSIONS)
+    for _, f in ipairs({'log_head_granule', 'claims_head_s', 'sessions_next_ms'}) do
+      loaded[COUNTER_INDEX[f]] = UNKNOWN
+    end
   end
   local st = counters_from(loaded)
   st.packed, st.id_key = v[1], v[2] or nil
@@ -218,6 +228,7 @@ local function log_push(st, n)
     st.heartbeat_granule = g
   end
   redis.call('RPUSH', K_HEARTBEAT_LOG, n)
+  if st.log_head_granule == 0 then st.log_head_granule = g end
 end
 
 local function leave_queue(st, n, state)
@@ -247,49 +258,70 @@ end
 
 -- Consume a time-ordered list from its head: `visit(item)` handles one entry
 -- and returns true when the entry (and all after it) must wait for later.
+-- Returns why it stopped: 'wait' (an entry not due), 'empty' or 'more' (the
+-- work limit; due entries remain).
 local function drain(key, visit)
-  -- Nearly every call finds nothing due: peek at the head before reading a chunk.
   local head = redis.call('LINDEX', key, 0)
-  if not head or visit(tonumber(head)) then return end
+  if not head then return 'empty' end
+  if visit(tonumber(head)) then return 'wait' end
   redis.call('LPOP', key)
   local done = 1
   while done < WORK_LIMIT do
     local chunk = redis.call('LRANGE', key, 0, CHUNK - 1)
-    if #chunk == 0 then break end
-    local used, stop = 0, false
+    if #chunk == 0 then return 'empty' end
+    local used = 0
     for _, item in ipairs(chunk) do
-      if visit(tonumber(item)) then stop = true break end
+      if visit(tonumber(item)) then
+        if used > 0 then redis.call('LTRIM', key, used, -1) end
+        return 'wait'
+      end
       used = used + 1
     end
-    if used > 0 then redis.call('LTRIM', key, used, -1) end
+    redis.call('LTRIM', key, used, -1)
     done = done + used
-    if stop or used < CHUNK then break end
+    if used < CHUNK then return 'empty' end
   end
+  return 'more'
 end
+
+-- Nearly every call finds nothing due. The counters remember when the head of
+-- each list falls due (log_head_granule, claims_head_s, sessions_next_ms:
+-- 0 = the list is empty, UNKNOWN = look), so such a call reads none of them.
 
 local function sweep_abandoned(st, s)
   local grace = s.waiting_grace_seconds
-  drain(K_HEARTBEAT_LOG, function(v)
-    if v < 0 then return (1 - v) * GRANULE + grace > st.room_s end
+  local head = st.log_head_granule
+  if head == 0 or (head > 0 and (1 + head) * GRANULE + grace > st.room_s) then return end
+  local stop = drain(K_HEARTBEAT_LOG, function(v)
+    if v < 0 then
+      head = -v
+      return (1 + head) * GRANULE + grace > st.room_s
+    end
     if get_state(v) == WAITING and get_u32(K_CHANGED_AT, v) + grace <= st.room_s then
       abandon(st, v)
     end
     return false
   end)
+  st.log_head_granule = (stop == 'wait' and head) or (stop == 'empty' and 0) or UNKNOWN
 end
 
 -- Served tickets sit in the claim list in the order they were served, so
--- the first one still inside its claim window ends the scan.
+-- the first one still inside its claim window ends the scan. (Its serve time
+-- is remembered: if it is claimed meanwhile, it is dropped when that falls due.)
 local function expire_claims(st, s)
-  drain(K_CLAIMS, function(n)
+  local head = st.claims_head_s
+  if head == 0 or (head > 0 and head + s.claim_seconds > st.room_s) then return end
+  local stop = drain(K_CLAIMS, function(n)
     if get_state(n) ~= SERVED then return false end
-    if get_u32(K_CHANGED_AT, n) + s.claim_seconds > st.room_s then return true end
+    head = get_u32(K_CHANGED_AT, n)
+    if head + s.claim_seconds > st.room_s then return true end
     set_state(n, EXPIRED)
     set_u32(K_CHANGED_AT, n, st.room_s)
     st.pending = st.pending - 1
     st.expired = st.expired + 1
     return false
   end)
+  st.claims_head_s = (stop == 'wait' and head) or (stop == 'empty' and 0) or UNKNOWN
 end
 
 -- Early logouts free slots sooner than session_seconds says; estimates
@@ -301,15 +333,29 @@ local function session_ended(st, seconds)
 end
 
 local function expire_sessions(st, s)
+  local next_ms = st.sessions_next_ms
+  if next_ms == 0 or next_ms > st.now_ms then return end
   local ended = redis.call('ZRANGEBYSCORE', K_SESSIONS, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
-  if #ended == 0 then return end
   for _, item in ipairs(ended) do
     set_state(tonumber(item), EXPIRED)
     set_u32(K_CHANGED_AT, tonumber(item), st.room_s)
     session_ended(st, s.session_seconds)
   end
-  st.expired = st.expired + #ended
-  st.sessions = st.sessions - redis.call('ZREM', K_SESSIONS, unpack(ended))
+  if #ended > 0 then
+    st.expired = st.expired + #ended
+    st.sessions = st.sessions - redis.call('ZREM', K_SESSIONS, unpack(ended))
+  end
+  local first = redis.call('ZRANGE', K_SESSIONS, 0, 0, 'WITHSCORES')
+  st.sessions_next_ms = tonumber(first[2]) or 0
+end
+
+-- A session booked to end at `ends_ms` started: the earliest end may be sooner.
+-- (A session ended early leaves the old value: when it falls due, the next
+-- call looks and finds the real one.)
+local function session_booked(st, ends_ms)
+  if st.sessions_next_ms == 0 or (st.sessions_next_ms > 0 and ends_ms < st.sessions_next_ms) then
+    st.sessions_next_ms = ends_ms
+  end
 end
 
 local function record_rate(st, count)
@@ -453,6 +499,7 @@ local function serve(st, s, want)
     else
       leave_queue(st, n, SERVED)
       redis.call('RPUSH', K_CLAIMS, n)
+      if st.claims_head_s == 0 then st.claims_head_s = st.room_s end
       if not shuffled_place then st.cursor = n end
       st.pending = st.pending + 1
       st.served = st.served + 1

@@ -12,7 +12,9 @@ if get_state(n) == SERVED then
   set_u32(K_CHANGED_AT, n, st.room_s)
   st.pending = st.pending - 1
   st.admitted = st.admitted + 1
-  st.sessions = st.sessions + redis.call('ZADD', K_SESSIONS, st.now_ms + s.session_seconds * 1000, n)
+  local ends_ms = st.now_ms + s.session_seconds * 1000
+  st.sessions = st.sessions + redis.call('ZADD', K_SESSIONS, ends_ms, n)
+  session_booked(st, ends_ms)
 end
 save_state(st)
 return describe(st, s, id, n)
