@@ -2,9 +2,14 @@
 of the line the scripts count from (the nearer one, so a newcomer behind a
 million costs a byte or two)."""
 
+import secrets
+
 import pytest
 
 from oidc_adapter.room.engine import RoomEngine
+from oidc_adapter.room.keyspace import room_keys
+from oidc_adapter.room.library import LIVE_BLOCK, Functions
+from oidc_adapter.room.results import as_dict
 from oidc_adapter.room.settings import RoomSettings
 
 
@@ -28,3 +33,39 @@ def test_places_are_exact_from_the_front_and_from_the_back(engine):
     assert places == list(range(1, len(waiting) + 1))
     newcomer = engine.take("shop")
     assert newcomer.position == len(waiting) + 1
+
+
+def test_places_are_exact_across_blocks_of_live_counts(redis_server, engine, redis_client, clock):
+    """Past a few blocks of LIVE_BLOCK numbers a count reads the blocks' totals,
+    from either end of the line: built at the first long count, then kept by
+    every join and leave."""
+    keys, code = room_keys("shop"), Functions()
+    total = 4 * LIVE_BLOCK + 123
+    ids: list[str] = []
+    for start in range(0, total, 2000):
+        pipe = redis_client.pipeline(transaction=False)
+        for _ in range(min(2000, total - start)):
+            args = [str(clock.ms), secrets.token_urlsafe(16), "", "", ""]
+            pipe.execute_command(*code.command("take", keys, args))
+        ids += [as_dict(reply)["ticket"] for reply in pipe.execute()]
+    # Short and long counts from the front (2 * LIVE_BLOCK + 5 reads block 1's
+    # total) and from the back (2 * LIVE_BLOCK + 600 reads block 3's).
+    probes = [
+        2,
+        LIVE_BLOCK + 5,
+        2 * LIVE_BLOCK + 5,
+        2 * LIVE_BLOCK + 600,
+        3 * LIVE_BLOCK + 7,
+        total,
+    ]
+    assert [engine.status("shop", ids[n - 1]).position for n in probes] == probes
+    leave = [
+        *range(3, 1003),
+        *range(LIVE_BLOCK + 10, LIVE_BLOCK + 510),
+        *range(3 * LIVE_BLOCK + 10, 3 * LIVE_BLOCK + 210),
+    ]
+    for n in leave:
+        engine.finish("shop", ids[n - 1], "done")
+    places = [engine.status("shop", ids[n - 1]).position for n in probes]
+    assert places == [n - sum(1 for m in leave if m < n) for n in probes]
+    assert engine.take("shop").position == total + 1 - len(leave)

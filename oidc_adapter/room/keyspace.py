@@ -25,6 +25,7 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("rate", "rt"),  # hash: admissions per rate bucket
     ("series", "ser"),  # hash: 10 s bucket -> the counters then (room/series.py)
     ("waits", "wt"),  # list: recent real waits of served tickets, newest first
+    ("live_blocks", "lb"),  # bitfield u32 per block of numbers: live bits in it
 )
 KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
 

@@ -73,13 +73,17 @@ COUNTERS = (
     "seq", "cursor", "waiting", "pending", "tokens", "tokens_at_ms", "heartbeat_granule",
     "served", "admitted", "abandoned", "expired", "rate_bucket", "lost_ms", "session_mean_s",
     "opened_s", "prequeue_size", "shuffle_cursor", "block_live", "sessions",
-    "log_head_granule", "claims_head_s", "sessions_next_ms",
+    "log_head_granule", "claims_head_s", "sessions_next_ms", "live_blocks_built",
 )  # fmt: skip
 #: The settings the scripts read, cached in this order (see settings in _room.lua).
 NUMERIC_SETTINGS = (
     "admit_per_minute", "max_active", "session_seconds", "waiting_grace_seconds",
     "claim_seconds", "opens_at", "prequeue_seconds", "closes_at",
 )  # fmt: skip
+
+
+#: Numbers per block of the live counts (see live_between in _room.lua).
+LIVE_BLOCK = 32768
 
 
 def _records(name: str, fields: tuple[str, ...]) -> list[str]:
@@ -108,6 +112,7 @@ def lua_header() -> str:
     lines += _records("COUNTERS", COUNTERS) + _records("SETTINGS", NUMERIC_SETTINGS)
     lines.append("local COUNTER_INDEX = {" + ", ".join(
         f"{f} = {i}" for i, f in enumerate(COUNTERS, 1)) + "}")  # fmt: skip
+    lines.append(f"local LIVE_BLOCK = {LIVE_BLOCK}")
     keys = ", ".join(KEY_NAMES)
     lines += [
         f"local {keys}",

@@ -125,6 +125,7 @@ local function load_state(now_ms, s)
   end
   local st = counters_from(loaded)
   st.packed, st.id_key = v[1], v[2] or nil
+  st.taken = {}  -- taken-at seconds already read, by ticket number
   -- The counters as loaded (in COUNTERS order), for what compares before and after.
   st.loaded = loaded
   -- Time never runs backwards for a room, whatever clock the caller has.
@@ -231,9 +232,22 @@ local function log_push(st, n)
   if st.log_head_granule == 0 then st.log_head_granule = g end
 end
 
+-- The live_blocks key keeps how many live bits each block of LIVE_BLOCK
+-- numbers holds (every SETBIT of `live` moves its block's count), so a count
+-- across many blocks reads their totals and BITCOUNTs only the two ends: at
+-- most 2 * LIVE_BLOCK / 8 bytes, not up to the whole line. A room from before
+-- the counts gets them at its next call (live_blocks_built).
+
+local function live_moved(st, n, by)
+  if st.live_blocks_built == 1 then
+    redis.call('BITFIELD', K_LIVE_BLOCKS, 'INCRBY', 'u32', '#' .. math.floor(n / LIVE_BLOCK), by)
+  end
+end
+
 local function leave_queue(st, n, state)
   if n <= st.prequeue_size then st.block_live = st.block_live - 1 end
   redis.call('SETBIT', K_LIVE, n, 0)
+  live_moved(st, n, -1)
   set_state(n, state)
   set_u32(K_CHANGED_AT, n, st.room_s)
   st.waiting = st.waiting - 1
@@ -247,12 +261,12 @@ end
 -- A beat arriving after the grace period is too late: the ticket was
 -- abandoned whether or not another call has swept the room since.
 local function heartbeat(st, s, n)
-  local last = get_u32(K_CHANGED_AT, n)
+  -- BITFIELD SET answers the value it replaced: one call reads and writes.
+  local last = redis.call('BITFIELD', K_CHANGED_AT, 'SET', 'u32', '#' .. n, st.room_s)[1]
   if last + s.waiting_grace_seconds <= st.room_s then
     abandon(st, n)
     return
   end
-  set_u32(K_CHANGED_AT, n, st.room_s)
   if math.floor(st.room_s / GRANULE) > math.floor(last / GRANULE) then log_push(st, n) end
 end
 
@@ -573,9 +587,9 @@ local function live_in_byte(at, lo, hi)
   return count
 end
 
--- Live bits strictly between `from` and n. Bits at or below `from` count
--- only when `mixed` says some may be set (all below the cursor are 0).
-local function live_between(from, n, mixed)
+-- Live bits strictly between `from` and n, by BITCOUNT. Bits at or below
+-- `from` count only when `mixed` says some may be set (all below the cursor are 0).
+local function live_counted(from, n, mixed)
   if n <= from + 1 then return 0 end
   local last = math.floor((n - 1) / 8)
   local first = math.floor((from + 1) / 8)
@@ -584,6 +598,31 @@ local function live_between(from, n, mixed)
     count = count - live_in_byte(first, 0, from - first * 8)
   end
   return count - live_in_byte(last, n - last * 8, 7)
+end
+
+local function build_live_blocks(st)
+  if st.live_blocks_built == 1 then return end
+  redis.call('DEL', K_LIVE_BLOCKS)
+  for b = 0, math.floor(st.seq / LIVE_BLOCK) do
+    local bytes = LIVE_BLOCK / 8
+    local count = redis.call('BITCOUNT', K_LIVE, b * bytes, (b + 1) * bytes - 1)
+    if count > 0 then redis.call('BITFIELD', K_LIVE_BLOCKS, 'SET', 'u32', '#' .. b, count) end
+  end
+  st.live_blocks_built = 1
+end
+
+local function live_between(st, from, n, mixed)
+  local lo = math.floor((from + 1) / LIVE_BLOCK)
+  local hi = math.floor((n - 1) / LIVE_BLOCK)
+  if hi - lo < 2 or st.live_blocks_built ~= 1 then return live_counted(from, n, mixed) end
+  local gets = {}
+  for b = lo + 1, hi - 1 do
+    for _, v in ipairs({'GET', 'u32', '#' .. b}) do gets[#gets + 1] = v end
+  end
+  local count = live_counted(from, (lo + 1) * LIVE_BLOCK, mixed)
+             + live_counted(hi * LIVE_BLOCK - 1, n)
+  for _, c in ipairs(redis.call('BITFIELD', K_LIVE_BLOCKS, unpack(gets))) do count = count + c end
+  return count
 end
 
 -- People ahead of ticket n: live bits strictly between the cursor and n;
@@ -599,11 +638,11 @@ local function ahead_of(st, n)
     -- back costs a byte or two, not a pass over everyone ahead.
     local behind = math.floor(st.seq / 8) - math.floor(n / 8)
     if behind < math.floor((n - 1) / 8) - math.floor((st.cursor + 1) / 8) then
-      return st.waiting - 1 - live_between(n, st.seq + 1, true)
+      return st.waiting - 1 - live_between(st, n, st.seq + 1, true)
     end
-    return live_between(st.cursor, n)
+    return live_between(st, st.cursor, n)
   end
-  if n > size then return st.block_live + live_between(size, n, true) end
+  if n > size then return st.block_live + live_between(st, size, n, true) end
   local before = shuffled(st, n, false) - 1 - done
   local others = size - done - 1
   if before <= 0 or others <= 0 then return 0 end
@@ -695,7 +734,7 @@ local function describe(st, s, id, n)
   -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
   -- moves with every silence the room clock skipped.
   local extra = {'ticket', id, 'number', n, 'state', STATE_NAMES[state] or 'unknown',
-                 'taken_s', get_u32(K_TAKEN_AT, n),
+                 'taken_s', st.taken[n] or get_u32(K_TAKEN_AT, n),
                  'changed_s', get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s}
   if ahead then
     extra[#extra + 1] = 'ahead'
@@ -726,7 +765,9 @@ end
 local function ticket_number(st, id)
   if #id == 22 and id:sub(1, 1) == ID_MARK and st.id_key then
     local n = tonumber(id:sub(2, 9), 16)
-    if n and n >= 1 and n <= st.seq and id_for(st, n, get_u32(K_TAKEN_AT, n)) == id then
+    local taken = n and n >= 1 and n <= st.seq and get_u32(K_TAKEN_AT, n)
+    if taken and id_for(st, n, taken) == id then
+      st.taken[n] = taken  -- the reply needs it too
       return n
     end
   end
@@ -743,5 +784,7 @@ local function begin()
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  return s, load_state(now, s)
+  local st = load_state(now, s)
+  build_live_blocks(st)
+  return s, st
 end
