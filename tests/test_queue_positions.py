@@ -9,7 +9,7 @@ import pytest
 from oidc_adapter.room.engine import RoomEngine
 from oidc_adapter.room.keyspace import room_keys
 from oidc_adapter.room.library import LIVE_BLOCK, Functions
-from oidc_adapter.room.results import as_dict
+from oidc_adapter.room.results import AT
 from oidc_adapter.room.settings import RoomSettings
 
 
@@ -47,7 +47,7 @@ def test_places_are_exact_across_blocks_of_live_counts(redis_server, engine, red
         for _ in range(min(2000, total - start)):
             args = [str(clock.ms), secrets.token_urlsafe(16), "", "", ""]
             pipe.execute_command(*code.command("take", keys, args))
-        ids += [as_dict(reply)["ticket"] for reply in pipe.execute()]
+        ids += [reply[AT["ticket"]] for reply in pipe.execute()]
     # Short and long counts from the front (2 * LIVE_BLOCK + 5 reads block 1's
     # total) and from the back (2 * LIVE_BLOCK + 600 reads block 3's).
     probes = [

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from .keyspace import room_key
-from .results import RoomView, TicketView
+from .results import AT, RoomView, TicketView, as_dict, error_of
 from .scripts import Clock, RoomScripts
 from .settings import LIVE_SETTINGS, RoomSettings
 from .shuffle import new_seed
@@ -71,16 +71,16 @@ class RoomEngine:
         self.rooms = rooms
         self._scripts = RoomScripts(client, clock, wait_replicas)
 
-    def _call(self, name: str, room: str, *args: object) -> dict[str, Any]:
+    def _call(self, name: str, room: str, *args: object) -> list[Any]:
         if room not in self.rooms:
             raise UnknownRoom("unknown_room")
         raw = self._scripts(name, room, *args)
-        error = raw.get("error")
+        error = error_of(raw)
         if error == "unknown_room":
             # Configured but never synced (e.g. Redis was flushed): sync and retry once.
             self.sync_settings([room])
             raw = self._scripts(name, room, *args)
-            error = raw.get("error")
+            error = error_of(raw)
         if error == "unknown_ticket":
             raise UnknownTicket(error)
         if error == "room_closed":
@@ -136,7 +136,7 @@ class RoomEngine:
 
     def admit(self, room: str, count: int) -> tuple[RoomView, int]:
         raw = self._call("admit", room, count)
-        return RoomView.parse(room, raw), int(raw["admitted_now"])
+        return RoomView.parse(room, raw), int(raw[AT["admitted_now"]])
 
     def claim(self, room: str, ticket: str) -> TicketView:
         """Start (or return) the admitted session of a served ticket."""
@@ -155,7 +155,7 @@ class RoomEngine:
         """
         cursor, forgotten = "0", 0
         while True:
-            raw = self._call("compact", room, cursor, COMPACT_BATCH, retention_seconds)
+            raw = as_dict(self._call("compact", room, cursor, COMPACT_BATCH, retention_seconds)[1:])
             cursor, forgotten = str(raw["cursor"]), forgotten + int(raw["forgotten"])
             if cursor == "0":
                 return forgotten
@@ -166,7 +166,7 @@ class RoomEngine:
         compares with its own computation from the published seed."""
         numbers: list[int] = []
         while True:
-            raw = self._call("order", room, len(numbers) + 1, ORDER_BATCH)
+            raw = as_dict(self._call("order", room, len(numbers) + 1, ORDER_BATCH)[1:])
             numbers += map(int, raw["numbers"])
             if len(numbers) >= int(raw["prequeue_size"]) or not raw["numbers"]:
                 return numbers

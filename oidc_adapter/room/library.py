@@ -31,6 +31,7 @@ import redis
 
 from . import timing
 from .keyspace import ROOM_KEYS
+from .results import REPLY
 from .states import NUMBERS
 
 SCRIPT_NAMES = (
@@ -113,6 +114,11 @@ def lua_header() -> str:
     lines.append("local COUNTER_INDEX = {" + ", ".join(
         f"{f} = {i}" for i, f in enumerate(COUNTERS, 1)) + "}")  # fmt: skip
     lines.append(f"local LIVE_BLOCK = {LIVE_BLOCK}")
+    # The reply's positions (results.REPLY), and a reply of that size to fill.
+    lines.append("local R = {" + ", ".join(f"{f} = {i}" for i, f in enumerate(REPLY, 1)) + "}")
+    lines.append(
+        "local function new_reply() return {" + ", ".join(["false"] * len(REPLY)) + "} end"
+    )
     keys = ", ".join(KEY_NAMES)
     lines += [
         f"local {keys}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import redis
 
+from .results import AT, error_of
 from .scripts import Clock, RoomScripts
 
 
@@ -20,4 +21,4 @@ class TicketReader:
     def state(self, room: str, ticket: str) -> str | None:
         """The ticket's state name, or None for an unknown room or ticket."""
         raw = self._scripts("status", room, ticket, "0")
-        return None if "error" in raw else raw["state"]
+        return None if error_of(raw) else raw[AT["state"]]

@@ -7,9 +7,33 @@ from typing import Any
 
 from .states import LIVE, TURN
 
+#: A room script's reply, by position: a flat list is the cheapest reply for
+#: Redis to build and for the client to read. The scripts fill it through an
+#: index the library header writes from these names (library.py), so this is
+#: the only place the order is written down. The first item is the error code
+#: (None: no error; an error reply may end there); a value a reply does not
+#: carry is None.
+ROOM_REPLY = (
+    "error", "mode", "seq", "cursor", "waiting", "pending", "active", "served", "admitted",
+    "abandoned", "expired", "now_ms", "rate", "poll_s", "session_mean_s",
+    "admit_per_minute", "max_active", "session_seconds", "waiting_grace_seconds",
+    "claim_seconds", "schedule", "slots", "admitted_now",
+)  # fmt: skip
+TICKET_REPLY = ("ticket", "number", "state", "taken_s", "changed_s", "ahead", "session_expires_ms")
+REPLY = ROOM_REPLY + TICKET_REPLY
+AT = {name: i for i, name in enumerate(REPLY)}
+#: The settings a reply carries (RoomView.settings, with the mode).
+REPLY_SETTINGS = ("admit_per_minute", "max_active", "session_seconds", "waiting_grace_seconds",
+                  "claim_seconds")  # fmt: skip
+
 
 def as_dict(items: list[Any]) -> dict[str, Any]:
+    """Key/value pairs of a script reply that is not a room's (compact, order)."""
     return {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)}
+
+
+def error_of(raw: list[Any]) -> str | None:
+    return raw[0] if raw else None
 
 
 @dataclass(frozen=True)
@@ -93,34 +117,29 @@ class RoomView:
         return self.schedule is not None and self.schedule.phase in ("before", "prequeue")
 
     @classmethod
-    def parse(cls, name: str, raw: dict[str, Any]) -> RoomView:
-        settings = as_dict(raw["settings"])
-        for key, value in settings.items():
-            if key != "mode":
-                settings[key] = int(value)
-        rate = as_dict(raw["rate"])
+    def parse(cls, name: str, raw: list[Any]) -> RoomView:
+        settings: dict[str, Any] = {key: int(raw[AT[key]]) for key in REPLY_SETTINGS}
+        settings["mode"] = raw[AT["mode"]]
+        slots, schedule = raw[AT["slots"]] or (), raw[AT["schedule"]]
         return cls(
             name=name,
-            mode=raw["mode"],
-            seq=int(raw["seq"]),
-            cursor=int(raw["cursor"]),
-            waiting=int(raw["waiting"]),
-            pending=int(raw["pending"]),
-            active=int(raw["active"]),
-            served=int(raw["served"]),
-            admitted=int(raw["admitted"]),
-            abandoned=int(raw["abandoned"]),
-            expired=int(raw["expired"]),
-            now_ms=int(raw["now_ms"]),
-            rate_buckets={int(k): int(v) for k, v in rate.items()},
+            mode=raw[AT["mode"]],
+            seq=int(raw[AT["seq"]]),
+            cursor=int(raw[AT["cursor"]]),
+            waiting=int(raw[AT["waiting"]]),
+            pending=int(raw[AT["pending"]]),
+            active=int(raw[AT["active"]]),
+            served=int(raw[AT["served"]]),
+            admitted=int(raw[AT["admitted"]]),
+            abandoned=int(raw[AT["abandoned"]]),
+            expired=int(raw[AT["expired"]]),
+            now_ms=int(raw[AT["now_ms"]]),
+            rate_buckets={int(k): int(v) for k, v in as_dict(raw[AT["rate"]]).items()},
             settings=settings,
-            poll_seconds=int(raw["poll_s"]),
-            slots=tuple(
-                Slot(*map(int, raw["slots"][i : i + 3]))
-                for i in range(0, len(raw.get("slots", ())), 3)
-            ),
-            session_mean_s=float(raw["session_mean_s"]),
-            schedule=Schedule.parse(as_dict(raw["schedule"])) if "schedule" in raw else None,
+            poll_seconds=int(raw[AT["poll_s"]]),
+            slots=tuple(Slot(*map(int, slots[i : i + 3])) for i in range(0, len(slots), 3)),
+            session_mean_s=float(raw[AT["session_mean_s"]]),
+            schedule=Schedule.parse(as_dict(schedule)) if schedule else None,
         )
 
 
@@ -155,15 +174,15 @@ class TicketView:
         return None if self.ahead is None else self.ahead + 1
 
     @classmethod
-    def parse(cls, name: str, raw: dict[str, Any]) -> TicketView:
-        expires = raw.get("session_expires_ms")
+    def parse(cls, name: str, raw: list[Any]) -> TicketView:
+        ahead, expires = raw[AT["ahead"]], raw[AT["session_expires_ms"]]
         return cls(
             room=RoomView.parse(name, raw),
-            ticket=raw["ticket"],
-            number=int(raw["number"]),
-            state=raw["state"],
-            taken_s=int(raw["taken_s"]),
-            changed_s=int(raw["changed_s"]),
-            ahead=int(raw["ahead"]) if "ahead" in raw else None,
+            ticket=raw[AT["ticket"]],
+            number=int(raw[AT["number"]]),
+            state=raw[AT["state"]],
+            taken_s=int(raw[AT["taken_s"]]),
+            changed_s=int(raw[AT["changed_s"]]),
+            ahead=int(ahead) if ahead is not None else None,
             session_expires_ms=int(float(expires)) if expires is not None else None,
         )

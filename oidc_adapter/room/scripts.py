@@ -18,7 +18,6 @@ from .durability import DURABLE_SCRIPTS, run_durably
 from .keyspace import room_keys
 from .library import SCRIPT_NAMES, Functions, Scripts, lacks_functions
 from .nodes import node_client
-from .results import as_dict
 
 __all__ = ["SCRIPT_NAMES", "Clock", "RoomScripts"]
 
@@ -44,22 +43,22 @@ class RoomScripts:
         self._client, self._wait_replicas = client, wait_replicas
         self._code: Functions | Scripts = Functions()
 
-    def __call__(self, name: str, room: str, *args: object) -> dict[str, Any]:
-        """Run script `name` on `room`; the reply's key/value pairs as a dict."""
+    def __call__(self, name: str, room: str, *args: object) -> list[Any]:
+        """Run script `name` on `room`; its reply (see results.REPLY)."""
         return self.observe(name, partial(self._run, name, room, args))
 
-    def _run(self, name: str, room: str, args: tuple[object, ...]) -> dict[str, Any]:
+    def _run(self, name: str, room: str, args: tuple[object, ...]) -> list[Any]:
         now = "" if self._clock is None else str(int(self._clock()))
         keys, argv = room_keys(room), [now, *args]
         try:
-            return as_dict(self._send(name, keys, argv))
+            return self._send(name, keys, argv)
         except redis.ResponseError as exc:
             if isinstance(self._code, Functions) and lacks_functions(exc):
                 self._code = Scripts()
             elif not self._code.is_missing(exc):
                 raise
             self._code.load(node_client(self._client, keys[0]))
-        return as_dict(self._send(name, keys, argv))
+        return self._send(name, keys, argv)
 
     def _send(self, name: str, keys: list[str], argv: list[object]) -> list[Any]:
         command = self._code.command(name, keys, argv)

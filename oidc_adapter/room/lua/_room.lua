@@ -690,20 +690,19 @@ local function slots(st, s, place)
   return out
 end
 
--- The room's state. `place` picks whose slots are reported: a waiting
+-- The room's state, into `out` (a new reply if none; see results.REPLY for
+-- the positions). `place` picks whose slots are reported: a waiting
 -- ticket's place, a newcomer's (nil) or nobody's (false).
-local function summary(st, s, place)
-  local out = {
-    'mode', s.mode, 'seq', st.seq, 'cursor', st.cursor, 'waiting', st.waiting,
-    'pending', st.pending, 'active', active(st), 'served', st.served,
-    'admitted', st.admitted, 'abandoned', st.abandoned, 'expired', st.expired,
-    'now_ms', string.format('%d', st.now_ms), 'rate', redis.call('HGETALL', K_RATE),
-    'poll_s', poll_seconds(s), 'session_mean_s', string.format('%.1f', st.session_mean_s),
-    'settings', {'admit_per_minute', s.admit_per_minute, 'max_active', s.max_active,
-                 'session_seconds', s.session_seconds,
-                 'waiting_grace_seconds', s.waiting_grace_seconds,
-                 'claim_seconds', s.claim_seconds, 'mode', s.mode},
-  }
+local function summary(st, s, place, out)
+  out = out or new_reply()
+  out[R.mode], out[R.seq], out[R.cursor], out[R.waiting] = s.mode, st.seq, st.cursor, st.waiting
+  out[R.pending], out[R.active], out[R.served] = st.pending, active(st), st.served
+  out[R.admitted], out[R.abandoned], out[R.expired] = st.admitted, st.abandoned, st.expired
+  out[R.now_ms], out[R.rate] = string.format('%d', st.now_ms), redis.call('HGETALL', K_RATE)
+  out[R.poll_s], out[R.session_mean_s] = poll_seconds(s), string.format('%.1f', st.session_mean_s)
+  out[R.admit_per_minute], out[R.max_active] = s.admit_per_minute, s.max_active
+  out[R.session_seconds], out[R.waiting_grace_seconds] = s.session_seconds, s.waiting_grace_seconds
+  out[R.claim_seconds] = s.claim_seconds
   if s.opens_at > 0 or s.closes_at > 0 or st.prequeue_size > 0 then
     local saved = redis.call('HMGET', K_STATE, 'seed', 'commitment')
     local sale = {'phase', phase(st, s), 'opens_at', s.opens_at,
@@ -715,15 +714,10 @@ local function summary(st, s, place)
       sale[#sale + 1] = 'seed'
       sale[#sale + 1] = saved[1]
     end
-    out[#out + 1] = 'schedule'
-    out[#out + 1] = sale
+    out[R.schedule] = sale
   end
   if place == nil then place = st.waiting + 1 end
-  local found = place and slots(st, s, place)
-  if found then
-    out[#out + 1] = 'slots'
-    out[#out + 1] = found
-  end
+  out[R.slots] = place and slots(st, s, place) or false
   return out
 end
 
@@ -731,19 +725,13 @@ local function describe(st, s, id, n)
   local state = get_state(n)
   local ahead = state == WAITING and ahead_of(st, n)
   local out = summary(st, s, ahead and ahead + 1)
+  out[R.ticket], out[R.number], out[R.state] = id, n, STATE_NAMES[state] or 'unknown'
+  out[R.taken_s] = st.taken[n] or get_u32(K_TAKEN_AT, n)
   -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
   -- moves with every silence the room clock skipped.
-  local extra = {'ticket', id, 'number', n, 'state', STATE_NAMES[state] or 'unknown',
-                 'taken_s', st.taken[n] or get_u32(K_TAKEN_AT, n),
-                 'changed_s', get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s}
-  if ahead then
-    extra[#extra + 1] = 'ahead'
-    extra[#extra + 1] = ahead
-  elseif state == ADMITTED then
-    extra[#extra + 1] = 'session_expires_ms'
-    extra[#extra + 1] = redis.call('ZSCORE', K_SESSIONS, n)
-  end
-  for _, v in ipairs(extra) do out[#out + 1] = v end
+  out[R.changed_s] = get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s
+  out[R.ahead] = ahead
+  if state == ADMITTED then out[R.session_expires_ms] = redis.call('ZSCORE', K_SESSIONS, n) end
   return out
 end
 

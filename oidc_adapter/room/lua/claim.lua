@@ -2,10 +2,10 @@
 -- max_active until it expires, ends or is revoked. Claiming again returns
 -- the same session. ARGV: now_ms, id.
 local s, st = begin()
-if not s then return {'error', 'unknown_room'} end
+if not s then return {'unknown_room'} end
 local id = ARGV[2]
 local n = ticket_number(st, id)
-if not n then return {'error', 'unknown_ticket'} end
+if not n then return {'unknown_ticket'} end
 advance(st, s)
 if get_state(n) == SERVED then
   set_state(n, ADMITTED)

@@ -5,7 +5,7 @@
 -- ARGV: now_ms, HSCAN cursor, batch size, retention seconds.
 -- Returns {next cursor, tickets forgotten}; cursor '0' means a full pass.
 local s, st = begin()
-if not s then return {'error', 'unknown_room'} end
+if not s then return {'unknown_room'} end
 local scan = redis.call('HSCAN', K_IDS, ARGV[2], 'COUNT', tonumber(ARGV[3]))
 local entries = scan[2]
 local forget = {}
@@ -17,4 +17,4 @@ for i = 1, #entries, 2 do
   end
 end
 if #forget > 0 then redis.call('HDEL', K_IDS, unpack(forget)) end
-return {'cursor', scan[1], 'forgotten', #forget}
+return {false, 'cursor', scan[1], 'forgotten', #forget}

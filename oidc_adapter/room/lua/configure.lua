@@ -3,7 +3,7 @@
 -- the old settings first, so tokens earned at the old rate are kept and
 -- nobody's place moves.
 local s, st = begin()
-if not s then return {'error', 'unknown_room'} end
+if not s then return {'unknown_room'} end
 advance(st, s)
 for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then

@@ -2,10 +2,10 @@
 -- site ends a session early, 'revoked' when an operator removes it). Frees
 -- its slot at once, whatever state it was in.
 local s, st = begin()
-if not s then return {'error', 'unknown_room'} end
+if not s then return {'unknown_room'} end
 local id = ARGV[2]
 local n = ticket_number(st, id)
-if not n then return {'error', 'unknown_ticket'} end
+if not n then return {'unknown_ticket'} end
 local final = (ARGV[3] == 'done') and DONE or REVOKED
 local state = get_state(n)
 if state == WAITING then

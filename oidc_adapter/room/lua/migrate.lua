@@ -11,4 +11,4 @@ for old, new in pairs({cur = 'cursor', tts = 'tokens_at_ms', hbg = 'heartbeat_gr
     renamed = renamed + 1
   end
 end
-return {'renamed', renamed}
+return {false, 'renamed', renamed}

@@ -4,7 +4,7 @@
 -- A caller that still holds a live ticket for the room gets it back, so
 -- reloads and retries never lose a place or take a second one.
 local s, st = begin()
-if not s then return {'error', 'unknown_room'} end
+if not s then return {'unknown_room'} end
 local entropy, existing = ARGV[2], ARGV[3]
 
 commit_seed(st, s, ARGV[4], ARGV[5])
@@ -26,8 +26,7 @@ local refused = refusal(st, s)
 if refused then
   save_state(st)
   local out = summary(st, s)
-  out[#out + 1] = 'error'
-  out[#out + 1] = refused
+  out[R.error] = refused
   return out
 end
 if not st.id_key then
