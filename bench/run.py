@@ -720,6 +720,8 @@ _KEY_ROLES = {
     "heartbeat_log": "heartbeat log (list)",
     "state": "room counters (hash)",
     "config": "settings (hash)",
+    "series": "dashboard series (hash)",
+    "live_blocks": "live tickets per block of 32,768 numbers, u32 each",
 }
 
 

@@ -87,15 +87,17 @@ NUMERIC_SETTINGS = (
 LIVE_BLOCK = 32768
 
 
-def _records(name: str, fields: tuple[str, ...]) -> list[str]:
+def _records(name: str, fields: tuple[str, ...], extra: tuple[str, ...] = ()) -> list[str]:
     """A field list, and table constructors written out field by field: a Lua
     table built by a constructor is sized once, one filled in a loop grows and
-    rehashes, which was a measurable part of every call."""
+    rehashes, which was a measurable part of every call. `extra` fields get a
+    slot (false) for the caller to fill."""
     numbered = list(enumerate(fields, 1))
+    slots = [f"{f} = v[{i}]" for i, f in numbered] + [f"{f} = false" for f in extra]
     return [
         f"local {name} = {{" + ", ".join(f"'{f}'" for f in fields) + "}",
         f"local function {name.lower()}_from(v)",
-        "  return {" + ", ".join(f"{f} = v[{i}]" for i, f in numbered) + "}",
+        "  return {" + ", ".join(slots) + "}",
         "end",
         f"local function {name.lower()}_values(t)",
         "  return {" + ", ".join(f"t.{f}" for f in fields) + "}",
@@ -110,7 +112,7 @@ def lua_header() -> str:
     lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
     lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
     lines += [f"local {name} = {getattr(timing, source)}" for name, source in TIMING_NAMES]
-    lines += _records("COUNTERS", COUNTERS) + _records("SETTINGS", NUMERIC_SETTINGS)
+    lines += _records("COUNTERS", COUNTERS) + _records("SETTINGS", NUMERIC_SETTINGS, ("mode",))
     lines.append("local COUNTER_INDEX = {" + ", ".join(
         f"{f} = {i}" for i, f in enumerate(COUNTERS, 1)) + "}")  # fmt: skip
     lines.append(f"local LIVE_BLOCK = {LIVE_BLOCK}")

@@ -52,13 +52,16 @@ local SETTINGS_CACHE = '_lua'
 -- A counter whose value must be looked up again (see sweep_abandoned).
 local UNKNOWN = -1
 
--- struct formats of n doubles. (A function library's top level may not use
--- the string library: formats are made at the first call and kept.)
+-- struct formats of n doubles or big-endian u32s. (A function library's top
+-- level may not use the string library: formats are made at first use and kept.)
 local formats = {}
-local function doubles(n)
-  if not formats[n] then formats[n] = '<' .. string.rep('d', n) end
-  return formats[n]
+local function format_of(code, n)
+  local key = code .. n
+  if not formats[key] then formats[key] = string.rep(code, n) end
+  return formats[key]
 end
+local function doubles(n) return format_of('<d', n) end
+local function u32s(n) return format_of('>I4', n) end
 
 local function settings()
   local cached = redis.call('HGET', K_CONFIG, SETTINGS_CACHE)
@@ -615,13 +618,16 @@ local function live_between(st, from, n, mixed)
   local lo = math.floor((from + 1) / LIVE_BLOCK)
   local hi = math.floor((n - 1) / LIVE_BLOCK)
   if hi - lo < 2 or st.live_blocks_built ~= 1 then return live_counted(from, n, mixed) end
-  local gets = {}
-  for b = lo + 1, hi - 1 do
-    for _, v in ipairs({'GET', 'u32', '#' .. b}) do gets[#gets + 1] = v end
-  end
   local count = live_counted(from, (lo + 1) * LIVE_BLOCK, mixed)
              + live_counted(hi * LIVE_BLOCK - 1, n)
-  for _, c in ipairs(redis.call('BITFIELD', K_LIVE_BLOCKS, unpack(gets))) do count = count + c end
+  -- The totals of blocks lo + 1 .. hi - 1 in one read: BITFIELD's u32 #b are
+  -- the big-endian bytes 4b .. 4b + 3 (past the end of the string: zeros).
+  local totals = redis.call('GETRANGE', K_LIVE_BLOCKS, 4 * (lo + 1), 4 * hi - 1)
+  local blocks = math.floor(#totals / 4)
+  if blocks > 0 then
+    local values = {struct.unpack(u32s(blocks), totals)}
+    for i = 1, blocks do count = count + values[i] end
+  end
   return count
 end
 
