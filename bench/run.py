@@ -51,7 +51,13 @@ from oidc_adapter.config import Config, parse_config
 from oidc_adapter.keys import store_for
 from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
-from oidc_adapter.room.library import Functions, Scripts
+from oidc_adapter.room.library import (
+    SCRIPT_NAMES,
+    Functions,
+    Scripts,
+    function_prefix,
+    library_source,
+)
 from oidc_adapter.room.results import AT
 
 from .login_bench import authorization_query
@@ -711,6 +717,51 @@ def run_script_cost(bench: Bench) -> str:
     )
 
 
+#: The stops of bench/lua_steps.lua, in order, and what each adds.
+LUA_STEPS = (
+    ("call", "FCALL with the room's 15 keys, binding them"),
+    ("begin", "settings and counters read, the room's clocks"),
+    ("id", "the ticket id checked (a BITFIELD, two sha1hex)"),
+    ("heartbeat", "state read, heartbeat recorded"),
+    ("advance", "the room brought up to now"),
+    ("save", "counters packed and saved, dashboard series"),
+    ("describe", "the reply built (summary, rate history, place)"),
+    ("reply", "the reply converted and sent"),
+)
+
+
+def run_lua_steps(bench: Bench) -> str:
+    """Redis µs of each step of a status call in the --memory-tickets room: the
+    room's library plus one function that stops after a given step, so the
+    difference between two stops is the step's cost (best of five rounds)."""
+    r = bench.redis
+    if len(bench.line_sample) == 0:
+        _fill(bench, MEMORY_ROOM, bench.args.memory_tickets)
+    # The room's library under other names (the real one may be loaded too),
+    # plus the stepping function.
+    text = library_source().replace(f"#!lua name={function_prefix()}", "#!lua name=lua_steps", 1)
+    for name in SCRIPT_NAMES:
+        text = text.replace(f"'{function_prefix()}_{name}'", f"'lua_steps_{name}'")
+    body = (Path(__file__).parent / "lua_steps.lua").read_text()
+    text += "redis.register_function('lua_steps', function(keys, args)\nbind(keys, args)\n"
+    text += body + "\nend)\n"
+    r.function_load(text, replace=True)
+    keys, sample, calls = room_keys(MEMORY_ROOM), bench.line_sample, bench.args.script_calls
+    rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
+            "|---|---|---:|---:|"]  # fmt: skip
+    before = 0.0
+    for stop, what in LUA_STEPS:
+        rounds = []
+        for _ in range(SCRIPT_COST_ROUNDS):
+            r.config_resetstat()
+            for i in range(calls):
+                r.fcall("lua_steps", len(keys), *keys, "", sample[i % len(sample)], stop, "", "")
+            rounds.append(r.info("commandstats")["cmdstat_fcall"]["usec_per_call"])
+        rows.append(f"| {stop} | {what} | {min(rounds):.1f} | {min(rounds) - before:+.1f} |")
+        before = min(rounds)
+    return "\n".join(rows)
+
+
 _KEY_ROLES = {
     "ids": "ticket id → queue number (hash)",
     "taken_at": "taken-at, u32 per ticket",
@@ -721,7 +772,7 @@ _KEY_ROLES = {
     "state": "room counters (hash)",
     "config": "settings (hash)",
     "series": "dashboard series (hash)",
-    "live_blocks": "live tickets per block of 32,768 numbers, u32 each",
+    "live_blocks": "live tickets per block of 16,384 numbers, u32 each",
 }
 
 
@@ -829,6 +880,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("http", "Hot-path throughput", run_http),
     Section("memory", "Redis memory per waiting ticket", run_memory),
     Section("script-cost", "Redis CPU per script call in a full room", run_script_cost),
+    Section("lua-steps", "Redis CPU per step of a status call", run_lua_steps),
     Section("profile", "Where the time goes (in-process profile)", run_profile),
 )
 

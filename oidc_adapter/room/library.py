@@ -84,7 +84,7 @@ NUMERIC_SETTINGS = (
 
 
 #: Numbers per block of the live counts (see live_between in _room.lua).
-LIVE_BLOCK = 32768
+LIVE_BLOCK = 16384
 
 
 def _records(name: str, fields: tuple[str, ...], extra: tuple[str, ...] = ()) -> list[str]:
@@ -105,9 +105,11 @@ def _records(name: str, fields: tuple[str, ...], extra: tuple[str, ...] = ()) ->
     ]
 
 
-def lua_header() -> str:
+def lua_header(functions: bool = True) -> str:
     """The constants every script shares, written from the Python tables; the
-    keys and ARGV of the current call are bound by `bind` as each function starts."""
+    keys and ARGV of the current call are bound by `bind` as each function starts.
+    `functions`: for Redis 7 and later, which also count bit ranges (BITCOUNT
+    ... BIT); the EVALSHA form for Redis 6 counts whole bytes and trims them."""
     ordered = sorted(NUMBERS, key=NUMBERS.__getitem__)
     lines = [f"local {name.upper()} = {NUMBERS[name]}" for name in ordered]
     lines.append("local STATE_NAMES = {" + ", ".join(f"'{name}'" for name in ordered) + "}")
@@ -116,6 +118,7 @@ def lua_header() -> str:
     lines.append("local COUNTER_INDEX = {" + ", ".join(
         f"{f} = {i}" for i, f in enumerate(COUNTERS, 1)) + "}")  # fmt: skip
     lines.append(f"local LIVE_BLOCK = {LIVE_BLOCK}")
+    lines.append(f"local BIT_RANGES = {'true' if functions else 'false'}")
     # The reply's positions (results.REPLY), and a reply of that size to fill.
     lines.append("local R = {" + ", ".join(f"{f} = {i}" for i, f in enumerate(REPLY, 1)) + "}")
     lines.append(
@@ -154,12 +157,18 @@ def library_source() -> str:
     return _library()[1]
 
 
+def function_prefix() -> str:
+    """What every function name of this library starts with."""
+    return _library()[0]
+
+
 @cache
 def script_source(name: str) -> str:
     """`name` as a stand-alone script, for servers without functions."""
     # The header's own ARGV shadows the global one: take both first.
     call = "local CALL_KEYS, CALL_ARGV = KEYS, ARGV"
-    return "\n".join((call, lua_header(), _lua("_room"), "bind(CALL_KEYS, CALL_ARGV)", _lua(name)))
+    header = lua_header(functions=False)
+    return "\n".join((call, header, _lua("_room"), "bind(CALL_KEYS, CALL_ARGV)", _lua(name)))
 
 
 @cache
@@ -175,7 +184,7 @@ class Functions:
     """Redis 7 and later: the library, called by function name."""
 
     def command(self, script: str, keys: list[str], args: list[object]) -> Command:
-        return ("FCALL", f"{_library()[0]}_{script}", len(keys), *keys, *args)
+        return ("FCALL", f"{function_prefix()}_{script}", len(keys), *keys, *args)
 
     def is_missing(self, exc: redis.ResponseError) -> bool:
         return str(exc).startswith("Function not found")

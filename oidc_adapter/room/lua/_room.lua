@@ -238,7 +238,8 @@ end
 -- The live_blocks key keeps how many live bits each block of LIVE_BLOCK
 -- numbers holds (every SETBIT of `live` moves its block's count), so a count
 -- across many blocks reads their totals and BITCOUNTs only the two ends: at
--- most 2 * LIVE_BLOCK / 8 bytes, not up to the whole line. A room from before
+-- most 2 * LIVE_BLOCK / 8 bytes, not up to the whole line. (Smaller blocks
+-- make the ends cheaper and the totals to add more numerous.) A room from before
 -- the counts gets them at its next call (live_blocks_built).
 
 local function live_moved(st, n, by)
@@ -590,10 +591,13 @@ local function live_in_byte(at, lo, hi)
   return count
 end
 
--- Live bits strictly between `from` and n, by BITCOUNT. Bits at or below
--- `from` count only when `mixed` says some may be set (all below the cursor are 0).
+-- Live bits strictly between `from` and n, by BITCOUNT: of that bit range
+-- (Redis 7), or of its bytes less the bits outside it (Redis 6). Bits at or
+-- below `from` count only when `mixed` says some may be set (all below the
+-- cursor are 0).
 local function live_counted(from, n, mixed)
   if n <= from + 1 then return 0 end
+  if BIT_RANGES then return redis.call('BITCOUNT', K_LIVE, from + 1, n - 1, 'BIT') end
   local last = math.floor((n - 1) / 8)
   local first = math.floor((from + 1) / 8)
   local count = redis.call('BITCOUNT', K_LIVE, first, last)
