@@ -70,15 +70,18 @@ OPEN_ROOM = "open"
 #: Room state and ticket status: nobody is admitted by rate, so the polled
 #: tickets stay waiting, and the grace period outlasts any run.
 LINE_ROOM = "line"
+#: New visitors (the arrival load) wait here, apart from the polled tickets.
+ARRIVAL_ROOM = "arrivals"
 #: Memory: a room nothing else touches.
 MEMORY_ROOM = "memory"
 HOLD = {"admit_per_minute": 0, "waiting_grace_seconds": 86400}
 ROOMS: dict[str, dict[str, Any]] = {
     OPEN_ROOM: {"admit_per_minute": 1_000_000, "max_active": 0},
     LINE_ROOM: HOLD,
+    ARRIVAL_ROOM: HOLD,
     MEMORY_ROOM: HOLD,
 }
-#: New visitors: a relying party whose users wait in the line room, so every
+#: New visitors: a relying party whose users wait in a held room, so every
 #: cookie-less /authorize takes a ticket and gets the waiting page.
 ARRIVAL_CLIENT = "bench-rp"
 ARRIVAL_REDIRECT = "https://rp.example.com/cb"
@@ -240,7 +243,7 @@ class Bench:
             "rooms": ROOMS,
             "clients": {ARRIVAL_CLIENT: {"secret": secrets.token_urlsafe(24),
                                          "redirect_uris": [ARRIVAL_REDIRECT],
-                                         "room": LINE_ROOM}},
+                                         "room": ARRIVAL_ROOM}},
             "redis_wait_replicas": args.wait_replicas,
         }  # fmt: skip
         self.config: Config = parse_config(self.config_data, env={})
