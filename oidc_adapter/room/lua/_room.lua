@@ -63,12 +63,20 @@ end
 local function doubles(n) return format_of('<d', n) end
 local function u32s(n) return format_of('>I4', n) end
 
+-- The last settings read, by their cached string: a call reads the same
+-- string (Lua compares interned strings at once) and gets the same table.
+-- Nothing changes a settings table once made.
+local last_settings = {}
+
 local function settings()
   local cached = redis.call('HGET', K_CONFIG, SETTINGS_CACHE)
   if cached then
-    local s = settings_from({struct.unpack(doubles(#SETTINGS), cached)})
-    s.mode = string.sub(cached, 8 * #SETTINGS + 1)
-    return s
+    if last_settings.from ~= cached then
+      local s = settings_from({struct.unpack(doubles(#SETTINGS), cached)})
+      s.mode = string.sub(cached, 8 * #SETTINGS + 1)
+      last_settings = {from = cached, s = s}
+    end
+    return last_settings.s
   end
   local raw = redis.call('HGETALL', K_CONFIG)
   if #raw == 0 then return nil end
@@ -128,7 +136,6 @@ local function load_state(now_ms, s)
   end
   local st = counters_from(loaded)
   st.packed, st.id_key = v[1], v[2] or nil
-  st.taken = {}  -- taken-at seconds already read, by ticket number
   -- The counters as loaded (in COUNTERS order), for what compares before and after.
   st.loaded = loaded
   -- Time never runs backwards for a room, whatever clock the caller has.
@@ -736,7 +743,7 @@ local function describe(st, s, id, n)
   local ahead = state == WAITING and ahead_of(st, n)
   local out = summary(st, s, ahead and ahead + 1)
   out[R.ticket], out[R.number], out[R.state] = id, n, STATE_NAMES[state] or 'unknown'
-  out[R.taken_s] = st.taken[n] or get_u32(K_TAKEN_AT, n)
+  out[R.taken_s] = (st.taken_n == n and st.taken_s) or get_u32(K_TAKEN_AT, n)
   -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
   -- moves with every silence the room clock skipped.
   out[R.changed_s] = get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s
@@ -765,7 +772,7 @@ local function ticket_number(st, id)
     local n = tonumber(id:sub(2, 9), 16)
     local taken = n and n >= 1 and n <= st.seq and get_u32(K_TAKEN_AT, n)
     if taken and id_for(st, n, taken) == id then
-      st.taken[n] = taken  -- the reply needs it too
+      st.taken_n, st.taken_s = n, taken  -- the reply needs it too
       return n
     end
   end
