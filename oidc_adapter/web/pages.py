@@ -10,6 +10,7 @@ files we serve ourselves.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any
 
@@ -23,9 +24,10 @@ from ..return_to import origin_of
 from ..room.present import ticket_json
 from ..room.results import TicketView
 from ..services import services
+from . import cut_pages
 from .branding import branding_urls, static_url
 from .errors import RETRY_AFTER, store_unavailable
-from .responses import no_store
+from .responses import NO_STORE_HEADERS, no_store
 
 TEMPLATE_FOLDER = str(resources.files("waiting_page") / "templates")
 
@@ -37,16 +39,26 @@ CSP = (
 #: goes through /authorize, which also counts as the ticket's heartbeat.
 MAX_REFRESH_SECONDS = 30
 MIN_ROOM_POLL_SECONDS = 2
+TEMPLATE_CACHE_SIZE = 50
 
 
-def _page_headers(response: Response, lang: str, csp: str = CSP) -> Response:
-    """Per-user pages: never stored by any cache, never framed, no referrer leaks."""
-    no_store(response)
-    response.headers["Content-Security-Policy"] = csp
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Content-Language"] = lang
-    response.vary.update(("Accept", "Accept-Language"))
+def _page_response(html: str, lang: str, status: int = 200, csp: str = CSP) -> Response:
+    """Per-user pages: never stored by any cache, never framed, no referrer leaks.
+
+    The headers are added in one go to the new response (none of them is
+    there yet): setting them one by one rescans the header list each time.
+    """
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers.extend(
+        [
+            *NO_STORE_HEADERS,
+            ("Content-Security-Policy", csp),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Content-Language", lang),
+            ("Vary", "Accept, Accept-Language"),
+        ]
+    )
     return response
 
 
@@ -58,22 +70,37 @@ def translator() -> Translator:
 
 
 def _environment(room: RoomConfig | None) -> Environment:
-    """The room's template folder in front of ours, so a custom page can reuse our parts."""
+    """Our pages' templates; a room's template folder goes in front of ours, so a
+    custom page can reuse our parts."""
     app = current_app
-    if room is None or not room.template_dir:
-        return app.jinja_env
-    envs: dict[str, Environment] = app.extensions.setdefault("waiting_page_envs", {})
-    env = envs.get(room.template_dir)
+    folder = room.template_dir if room else None
+    envs: dict[str | None, Environment] = app.extensions.setdefault("waiting_page_envs", {})
+    env = envs.get(folder)
     if env is None:
-        loader = ChoiceLoader([FileSystemLoader(room.template_dir), app.jinja_loader])
-        env = envs[room.template_dir] = app.jinja_env.overlay(loader=loader)
+        env = envs[folder] = _page_environment(folder)
     return env
 
 
-def _render(
-    name: str, room: RoomConfig | None, t: Translator, base: str = "", **context: Any
-) -> str:
-    """`base` prefixes our static files: the issuer, for a page shown on another site."""
+def _page_environment(template_dir: str | None) -> Environment:
+    """The app's environment with our loader, and a `tojson` that knows cut_pages' slots.
+
+    A template cache of its own: templates are bound to the environment that
+    loaded them, and `tojson` reads its policies from there.
+    """
+    app = current_app
+    loader = app.jinja_env.loader
+    if template_dir:
+        loader = ChoiceLoader([FileSystemLoader(template_dir), app.jinja_loader])
+    env = app.jinja_env.overlay(loader=loader, cache_size=TEMPLATE_CACHE_SIZE)
+    provider = app.json
+    dumps = functools.partial(provider.dumps, default=cut_pages.json_default(provider.default))
+    env.policies = {**env.policies, "json.dumps_function": dumps}
+    return env
+
+
+def _context(room: RoomConfig | None, t: Translator, base: str = "", **context: Any) -> dict:
+    """What every page's template gets. `base` prefixes our static files: the
+    issuer, for a page shown on another site."""
     title = t.room_text(room.name, "title", room.title) if room else ""
     context.update(
         t=t,
@@ -85,6 +112,13 @@ def _render(
         ),
         **branding_urls(room, title),
     )
+    return context
+
+
+def _render(
+    name: str, room: RoomConfig | None, t: Translator, base: str = "", **context: Any
+) -> str:
+    context = _context(room, t, base, **context)
     current_app.update_template_context(context)
     return _environment(room).get_template(name).render(context)
 
@@ -100,10 +134,20 @@ def _room_poll_seconds() -> int:
 def waiting_page(
     view: TicketView, room: RoomConfig, continue_url: str, status_url: str
 ) -> Response:
-    """The page a waiting browser sees; it polls and continues the login by itself."""
+    """The page a waiting browser sees; it polls and continues the login by itself.
+
+    Cut once per look (room, language, view, sale phase: see cut_pages); a
+    request only fills in its ticket, place, texts and URLs.
+    """
     t = translator()
     info: dict[str, Any] = ticket_json(view)
     ahead = info.get("ahead") or 0
+    mode_view = _view(info["mode"])
+    refresh_seconds = min(MAX_REFRESH_SECONDS, info["heartbeat_seconds"])
+    schedule = info.get("schedule")
+    sale = (
+        {"phase": schedule["phase"], "opens_at_utc": schedule["opens_at_utc"]} if schedule else None
+    )
     client = {
         "lang": t.lang,
         "room": room.name,
@@ -118,21 +162,43 @@ def waiting_page(
         "estimate": info.get("estimated_wait"),
         "t": t.client_texts(),
     }
-    html = _render(
-        "waiting.html",
-        room,
-        t,
-        view=_view(info["mode"]),
-        ticket=info,
-        ahead=ahead,
-        title=t.room_text(room.name, "title", room.title) or t("page_title"),
-        message=t.room_text(room.name, "message", room.message),
-        continue_url=continue_url,
-        status_url=status_url,
-        refresh_seconds=min(MAX_REFRESH_SECONDS, info["heartbeat_seconds"]),
-        client=client,
+    values = {
+        "ticket": info,
+        "ahead": ahead,
+        "continue_url": continue_url,
+        "status_url": status_url,
+        "client": client,
+        "position_text": t.number(ahead + 1),
+        "ahead_text": t.plural("ahead", ahead) if ahead else t("ahead_none"),
+        "wait_text": t.wait(info.get("estimated_wait")),
+        "served_text": t.plural("served_total", info["served_total"]),
+    }
+    look = (
+        room.name,
+        t.lang,
+        mode_view,
+        refresh_seconds,
+        sale and tuple(sale.values()),
+        tuple(info),
+        request.script_root,
     )
-    return _page_headers(Response(html, mimetype="text/html"), t.lang)
+    html = cut_pages.render(
+        _environment(room),
+        "waiting.html",
+        look,
+        lambda: _context(
+            room,
+            t,
+            view=mode_view,
+            sale=sale,
+            title=t.room_text(room.name, "title", room.title) or t("page_title"),
+            message=t.room_text(room.name, "message", room.message),
+            refresh_seconds=refresh_seconds,
+        ),
+        values,
+        expand=("ticket",),
+    )
+    return _page_response(html, t.lang)
 
 
 def room_page(name: str, room: RoomConfig, status: int = 200, **context: Any) -> Response:
@@ -141,7 +207,7 @@ def room_page(name: str, room: RoomConfig, status: int = 200, **context: Any) ->
     title = t.room_text(room.name, "title", room.title) or t("page_title")
     message = t.room_text(room.name, "message", room.message)
     html = _render(name, room, t, title=title, message=message, **context)
-    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang)
+    return _page_response(html, t.lang, status)
 
 
 def waiting_response(view: TicketView, room: RoomConfig, continue_url: str) -> Response:
@@ -194,7 +260,7 @@ def error_page(status: int, title: str, message: str, *, elsewhere: bool = False
         message=errors.get(message, message),
     )
     csp = CSP.replace("style-src 'self'", f"style-src {origin_of(issuer)}") if issuer else CSP
-    return _page_headers(Response(html, status=status, mimetype="text/html"), t.lang, csp)
+    return _page_response(html, t.lang, status, csp)
 
 
 def store_outage_page(exc: redis.RedisError) -> Response:

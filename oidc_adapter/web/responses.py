@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Response, jsonify
 
+NO_STORE_HEADERS = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+
 
 def no_store(response: Response) -> Response:
     """Per-user and credential-bearing answers must never be cached anywhere."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    response.headers.update(NO_STORE_HEADERS)
     return response
 
 
