@@ -50,11 +50,11 @@ def _engine(client: redis.Redis, clock: Clock, **shop: object) -> RoomEngine:
     return engine
 
 
-def _evalsha_usec(client: redis.Redis, step: Callable[[], object]) -> tuple[float, int]:
-    """Server microseconds spent in scripts during `step`, and how many calls."""
+def _function_usec(client: redis.Redis, step: Callable[[], object]) -> tuple[float, int]:
+    """Server microseconds spent in room functions (FCALL) during `step`, and how many calls."""
 
     def stats() -> tuple[float, int]:
-        entry = client.info("commandstats").get("cmdstat_evalsha", {})
+        entry = client.info("commandstats").get("cmdstat_fcall", {})
         return float(entry.get("usec", 0)), int(entry.get("calls", 0))
 
     usec, calls = stats()
@@ -71,20 +71,20 @@ def measure(client: redis.Redis, tickets: int) -> dict[str, float]:
     clock.ms = opens_at * 1000
     engine.state("shop")
     out: dict[str, float] = {}
-    usec, _ = _evalsha_usec(client, lambda: engine.prequeue_order("shop"))
+    usec, _ = _function_usec(client, lambda: engine.prequeue_order("shop"))
     out["order_us_per_place"] = usec / tickets
     probe = taken[-100:]
-    usec, calls = _evalsha_usec(client, lambda: [engine.status("shop", t.ticket) for t in probe])
+    usec, calls = _function_usec(client, lambda: [engine.status("shop", t.ticket) for t in probe])
     out["prequeue_status_us_per_call"] = usec / calls
     serve = min(tickets - len(probe), 2500)
-    usec, calls = _evalsha_usec(
+    usec, calls = _function_usec(
         client, lambda: [engine.admit("shop", 250) for _ in range(serve // 250)]
     )
     out["serve_us_per_place"] = usec / serve
     out["serve_us_per_call_of_250"] = usec / calls
     plain = _engine(client, clock, admit_per_minute=0)
     plain_tickets = [plain.take("shop") for _ in range(1000)]
-    usec, calls = _evalsha_usec(
+    usec, calls = _function_usec(
         client, lambda: [plain.status("shop", t.ticket) for t in plain_tickets[-100:]]
     )
     out["plain_status_us_per_call"] = usec / calls
