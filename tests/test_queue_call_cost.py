@@ -15,8 +15,8 @@ def commands(client) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items()}
 
 
-def test_a_heartbeat_in_a_quiet_room_reads_no_list(redis_server, redis_client, clock):
-    engine = make_engine(
+def room_engine(redis_client, clock):
+    return make_engine(
         redis_client,
         clock,
         admit_per_minute=0,
@@ -25,6 +25,10 @@ def test_a_heartbeat_in_a_quiet_room_reads_no_list(redis_server, redis_client, c
         claim_seconds=CLAIM,
         session_seconds=SESSION,
     )
+
+
+def test_a_heartbeat_in_a_quiet_room_reads_no_list(redis_server, redis_client, clock):
+    engine = room_engine(redis_client, clock)
     tickets = [engine.take("shop").ticket for _ in range(5)]
     engine.admit("shop", 2)
     engine.claim("shop", tickets[0])  # a session, a served ticket, three waiting
@@ -40,15 +44,7 @@ def test_a_heartbeat_in_a_quiet_room_reads_no_list(redis_server, redis_client, c
 def test_what_the_counters_remember_falls_due_on_time(redis_server, redis_client, clock):
     """The remembered heads must not delay anything: an abandoned ticket, an
     unclaimed turn and an ended session are each noticed at their deadline."""
-    engine = make_engine(
-        redis_client,
-        clock,
-        admit_per_minute=0,
-        max_active=10,
-        waiting_grace_seconds=GRACE,
-        claim_seconds=CLAIM,
-        session_seconds=SESSION,
-    )
+    engine = room_engine(redis_client, clock)
     session, unclaimed, gone, staying = (engine.take("shop") for _ in range(4))
     engine.admit("shop", 2)
     engine.claim("shop", session.ticket)
