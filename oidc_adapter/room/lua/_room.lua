@@ -22,9 +22,10 @@ local ID_MARK = 'v'         -- first character of a self-verifying ticket id
 local ID_KEY_FIELD = 'id_key'  -- the room's id key, in the state hash
 local CHUNK = 256        -- log/claim entries read per LRANGE
 local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
--- The room's counters (COUNTERS, from library.py): seq = last queue number given out; cursor = last
--- number served; tokens / tokens_at_ms = the admission bucket and when it was
--- last filled, which is also when the room was last touched;
+-- The room's counters (COUNTERS, from library.py): seq = last queue number
+-- given out; cursor = last number served; tokens / tokens_at_ms = the
+-- admission bucket and when it was last filled, which is also when the room
+-- was last touched;
 -- heartbeat_granule = newest granule opened in the heartbeat log (room
 -- clock); rate_bucket = newest admission-rate bucket; lost_ms = silence the
 -- room clock skipped so far (room clock = now_ms - lost_ms); session_mean_s =
@@ -45,9 +46,9 @@ local WORK_LIMIT = 2000  -- bound on entries swept / tickets served per call
 -- format) is read that way and packed by its next save.
 local STATE_PACKED = 'c'
 -- The merged settings the scripts use, cached in the config hash itself:
--- SETTINGS (library.py) as doubles, then the mode. Rewriting the config (sync_settings
--- deletes the hash first) drops the cache with it; configure drops it when an
--- override changes.
+-- SETTINGS (library.py) as doubles, then the mode. Rewriting the config
+-- (sync_settings deletes the hash first) drops the cache with it; configure
+-- drops it when an override changes.
 local SETTINGS_CACHE = '_lua'
 -- A counter whose value must be looked up again (see sweep_abandoned).
 local UNKNOWN = -1
@@ -118,7 +119,6 @@ end
 -- still swept and unclaimed slots still freed once the room is in use.
 local function load_state(now_ms, s)
   local v = redis.call('HMGET', K_STATE, STATE_PACKED, ID_KEY_FIELD)
-  local st
   local loaded
   if v[1] then
     -- Counters added to COUNTERS since the room was packed start UNKNOWN.
@@ -191,7 +191,9 @@ local function record_series(st)
     for i = math.max(0, last - SERIES_KEEP + 1), b - SERIES_KEEP do old[#old + 1] = i end
     if #old > 0 then redis.call('HDEL', K_SERIES, unpack(old)) end
   end
-  if b - 1 > last then redis.call('HSET', K_SERIES, b - 1, series_entry(counters_from(st.loaded))) end
+  if b - 1 > last then
+    redis.call('HSET', K_SERIES, b - 1, series_entry(counters_from(st.loaded)))
+  end
   redis.call('HSET', K_SERIES, b, series_entry(st))
 end
 
