@@ -67,7 +67,7 @@ TIMING_NAMES = (
 #: Key names as the prelude sees them, in KEYS order.
 KEY_NAMES = tuple(f"K_{name.upper()}" for name, _ in ROOM_KEYS)
 
-#: The room's counters, stored packed in this order (see load_state in
+#: The room's counters, stored packed in this order (see the head of
 #: _room.lua for what each means). Append only: a stored room's packed
 #: counters are read in this order.
 COUNTERS = (
