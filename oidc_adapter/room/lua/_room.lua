@@ -223,11 +223,30 @@ local function save_state(st)
   record_wait(st)
 end
 
+-- The state and the last change of the ticket this call touched last: a
+-- call reads them once, not again at each step. begin() forgets them (a
+-- function library's upvalues outlive the call); every write goes through
+-- set_state / set_changed.
+local known_state_n, known_state, known_changed_n, known_changed
+
 local function get_state(n)
-  return redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', '#' .. n)[1]
+  if known_state_n ~= n then
+    known_state_n = n
+    known_state = redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', '#' .. n)[1]
+  end
+  return known_state
 end
 local function set_state(n, v)
   redis.call('BITFIELD', K_TICKET_STATES, 'SET', 'u8', '#' .. n, v)
+  known_state_n, known_state = n, v
+end
+local function get_changed(n)
+  if known_changed_n ~= n then known_changed_n, known_changed = n, get_u32(K_CHANGED_AT, n) end
+  return known_changed
+end
+local function set_changed(n, v)
+  set_u32(K_CHANGED_AT, n, v)
+  known_changed_n, known_changed = n, v
 end
 
 -- The heartbeat log holds ticket numbers in the order their heartbeat moved
@@ -262,7 +281,7 @@ local function leave_queue(st, n, state)
   redis.call('SETBIT', K_LIVE, n, 0)
   live_moved(st, n, -1)
   set_state(n, state)
-  set_u32(K_CHANGED_AT, n, st.room_s)
+  set_changed(n, st.room_s)
   st.waiting = st.waiting - 1
 end
 
@@ -276,6 +295,7 @@ end
 local function heartbeat(st, s, n)
   -- BITFIELD SET answers the value it replaced: one call reads and writes.
   local last = redis.call('BITFIELD', K_CHANGED_AT, 'SET', 'u32', '#' .. n, st.room_s)[1]
+  known_changed_n, known_changed = n, st.room_s
   if last + s.waiting_grace_seconds <= st.room_s then
     abandon(st, n)
     return
@@ -324,7 +344,7 @@ local function sweep_abandoned(st, s)
       head = -v
       return (1 + head) * GRANULE + grace > st.room_s
     end
-    if get_state(v) == WAITING and get_u32(K_CHANGED_AT, v) + grace <= st.room_s then
+    if get_state(v) == WAITING and get_changed(v) + grace <= st.room_s then
       abandon(st, v)
     end
     return false
@@ -340,10 +360,10 @@ local function expire_claims(st, s)
   if head == 0 or (head > 0 and head + s.claim_seconds > st.room_s) then return end
   local stop = drain(K_CLAIMS, function(n)
     if get_state(n) ~= SERVED then return false end
-    head = get_u32(K_CHANGED_AT, n)
+    head = get_changed(n)
     if head + s.claim_seconds > st.room_s then return true end
     set_state(n, EXPIRED)
-    set_u32(K_CHANGED_AT, n, st.room_s)
+    set_changed(n, st.room_s)
     st.pending = st.pending - 1
     st.expired = st.expired + 1
     return false
@@ -365,7 +385,7 @@ local function expire_sessions(st, s)
   local ended = redis.call('ZRANGEBYSCORE', K_SESSIONS, '-inf', st.now_ms, 'LIMIT', 0, WORK_LIMIT)
   for _, item in ipairs(ended) do
     set_state(tonumber(item), EXPIRED)
-    set_u32(K_CHANGED_AT, tonumber(item), st.room_s)
+    set_changed(tonumber(item), st.room_s)
     session_ended(st, s.session_seconds)
   end
   if #ended > 0 then
@@ -521,7 +541,7 @@ local function serve(st, s, want)
     looked = looked + (shuffled_place and SHUFFLE_COST or 1)
     if n == 0 then
       -- a pre-queue place whose ticket left: nothing to serve there
-    elseif get_u32(K_CHANGED_AT, n) <= overdue then
+    elseif get_changed(n) <= overdue then
       abandon(st, n)
     else
       leave_queue(st, n, SERVED)
@@ -631,11 +651,16 @@ local function live_between(st, from, n, mixed)
   local lo = math.floor((from + 1) / LIVE_BLOCK)
   local hi = math.floor((n - 1) / LIVE_BLOCK)
   if hi - lo < 2 or st.live_blocks_built ~= 1 then return live_counted(from, n, mixed) end
-  local count = live_counted(from, (lo + 1) * LIVE_BLOCK, mixed)
-             + live_counted(hi * LIVE_BLOCK - 1, n)
-  -- The totals of blocks lo + 1 .. hi - 1 in one read: BITFIELD's u32 #b are
-  -- the big-endian bytes 4b .. 4b + 3 (past the end of the string: zeros).
-  local totals = redis.call('GETRANGE', K_LIVE_BLOCKS, 4 * (lo + 1), 4 * hi - 1)
+  -- An end block's total is exact when nothing outside the range is live in
+  -- it: below `from` unless `mixed`, and past the last ticket given out.
+  local first = mixed and lo + 1 or lo
+  local last = n > st.seq and hi or hi - 1
+  local count = 0
+  if first > lo then count = live_counted(from, first * LIVE_BLOCK, mixed) end
+  if last < hi then count = count + live_counted(hi * LIVE_BLOCK - 1, n) end
+  -- The totals of blocks first .. last in one read: BITFIELD's u32 #b are the
+  -- big-endian bytes 4b .. 4b + 3 (past the end of the string: zeros).
+  local totals = redis.call('GETRANGE', K_LIVE_BLOCKS, 4 * first, 4 * (last + 1) - 1)
   local blocks = math.floor(#totals / 4)
   if blocks > 0 then
     local values = {struct.unpack(u32s(blocks), totals)}
@@ -748,7 +773,7 @@ local function describe(st, s, id, n)
   out[R.taken_s] = (st.taken_n == n and st.taken_s) or get_u32(K_TAKEN_AT, n)
   -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
   -- moves with every silence the room clock skipped.
-  out[R.changed_s] = get_u32(K_CHANGED_AT, n) + st.now_s - st.room_s
+  out[R.changed_s] = get_changed(n) + st.now_s - st.room_s
   out[R.ahead] = ahead
   if state == ADMITTED then out[R.session_expires_ms] = redis.call('ZSCORE', K_SESSIONS, n) end
   return out
@@ -791,6 +816,7 @@ local function begin()
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
+  known_state_n, known_changed_n = nil, nil
   local st = load_state(now, s)
   build_live_blocks(st)
   return s, st

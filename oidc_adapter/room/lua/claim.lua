@@ -9,7 +9,7 @@ if not n then return {'unknown_ticket'} end
 advance(st, s)
 if get_state(n) == SERVED then
   set_state(n, ADMITTED)
-  set_u32(K_CHANGED_AT, n, st.room_s)
+  set_changed(n, st.room_s)
   st.pending = st.pending - 1
   st.admitted = st.admitted + 1
   local ends_ms = st.now_ms + s.session_seconds * 1000

@@ -12,7 +12,7 @@ local forget = {}
 local horizon = st.room_s - tonumber(ARGV[4])
 for i = 1, #entries, 2 do
   local n = tonumber(entries[i + 1])
-  if get_state(n) >= DONE and get_u32(K_CHANGED_AT, n) <= horizon then
+  if get_state(n) >= DONE and get_changed(n) <= horizon then
     forget[#forget + 1] = entries[i]
   end
 end

@@ -39,7 +39,7 @@ st.seq = st.seq + 1
 local n = st.seq
 set_u32(K_TAKEN_AT, n, st.now_s)
 st.taken_n, st.taken_s = n, st.now_s
-set_u32(K_CHANGED_AT, n, st.room_s)
+set_changed(n, st.room_s)
 set_state(n, WAITING)
 redis.call('SETBIT', K_LIVE, n, 1)
 live_moved(st, n, 1)
