@@ -50,7 +50,7 @@ import redis
 from oidc_adapter.config import Config, parse_config
 from oidc_adapter.keys import store_for
 from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
-from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys
+from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys, room_prefix
 from oidc_adapter.room.library import (
     SCRIPT_NAMES,
     Functions,
@@ -620,7 +620,7 @@ def _fill(bench: Bench, room: str, count: int) -> None:
     keeps every thousandth id in `bench.line_sample` (tickets spread through
     the line, the ones whose status calls are measured)."""
     r = bench.redis
-    keys = room_keys(room)
+    keys = [room_prefix(room)]
     code = Functions()
     code.load(r)  # the library is not per-ticket memory
     bench.engine.sync_settings([room])
@@ -686,7 +686,7 @@ def run_script_cost(bench: Bench) -> str:
     if waiting < count or not bench.line_sample:
         _fill(bench, MEMORY_ROOM, max(1000, count - waiting))
     sample = bench.line_sample
-    keys = room_keys(MEMORY_ROOM)
+    keys = [room_prefix(MEMORY_ROOM)]
     rows = [
         "| call | form | calls | Redis µs per call, best round | median round |",
         "|---|---|---:|---:|---:|",
@@ -722,7 +722,7 @@ def run_script_cost(bench: Bench) -> str:
 
 #: The stops of bench/lua_steps.lua, in order, and what each adds.
 LUA_STEPS = (
-    ("call", "FCALL with the room's 15 keys, binding them"),
+    ("call", "FCALL with the room's key prefix, its 15 key names bound"),
     ("begin", "settings and counters read, the room's clocks"),
     ("id", "the ticket id checked (a BITFIELD, two sha1hex)"),
     ("heartbeat", "state read, heartbeat recorded"),
@@ -749,7 +749,7 @@ def run_lua_steps(bench: Bench) -> str:
     text += "redis.register_function('lua_steps', function(keys, args)\nbind(keys, args)\n"
     text += body + "\nend)\n"
     r.function_load(text, replace=True)
-    keys, sample, calls = room_keys(MEMORY_ROOM), bench.line_sample, bench.args.script_calls
+    keys, sample, calls = [room_prefix(MEMORY_ROOM)], bench.line_sample, bench.args.script_calls
     rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
             "|---|---|---:|---:|"]  # fmt: skip
     before = 0.0

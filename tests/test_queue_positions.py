@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from oidc_adapter.room.engine import RoomEngine
-from oidc_adapter.room.keyspace import room_keys
+from oidc_adapter.room.keyspace import room_prefix
 from oidc_adapter.room.library import LIVE_BLOCK, Functions
 from oidc_adapter.room.results import AT
 from oidc_adapter.room.settings import RoomSettings
@@ -67,7 +67,7 @@ def test_places_are_exact_across_blocks_of_live_counts(redis_server, engine, red
     """Past a few blocks of LIVE_BLOCK numbers a count reads the blocks' totals,
     from either end of the line: built at the first long count, then kept by
     every join and leave."""
-    keys, code = room_keys("shop"), Functions()
+    keys, code = [room_prefix("shop")], Functions()
     total = 4 * LIVE_BLOCK + 123
     ids: list[str] = []
     for start in range(0, total, 2000):

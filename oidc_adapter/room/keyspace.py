@@ -1,9 +1,9 @@
 """Redis key names of a room.
 
 Every key shares the hash tag `{room}`, so a room's scripts touch one
-cluster slot. The scripts receive the keys in this order and name them
-`K_<NAME>` (a header generated in `scripts.py`), so this table is the only
-place the layout is written down.
+cluster slot. The scripts receive the room's prefix and name the keys
+`K_<NAME>` from this table (a header generated in `library.py`), so it is the
+only place the layout is written down.
 """
 
 from __future__ import annotations
@@ -30,9 +30,15 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
 KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
 
 
+def room_prefix(room: str) -> str:
+    """What every key of the room starts with; its hash tag is the room's slot.
+    The scripts get only this (their one declared key) and name the rest."""
+    return f"wr:{{{room}}}:"
+
+
 def room_keys(room: str) -> list[str]:
-    """Keys in the order the scripts expect them in KEYS."""
-    return [f"wr:{{{room}}}:{suffix}" for _, suffix in ROOM_KEYS]
+    """Every key of the room, in ROOM_KEYS order."""
+    return [room_prefix(room) + suffix for _, suffix in ROOM_KEYS]
 
 
 def room_key(room: str, name: str) -> str:

@@ -125,11 +125,18 @@ def lua_header(functions: bool = True) -> str:
         "local function new_reply() return {" + ", ".join(["false"] * len(REPLY)) + "} end"
     )
     keys = ", ".join(KEY_NAMES)
+    suffixes = ", ".join(f"p .. '{suffix}'" for _, suffix in ROOM_KEYS)
     lines += [
         f"local {keys}",
         "local ARGV",
+        "-- The call declares one key, the room's prefix (its hash tag is the",
+        "-- room's slot); the key names made from it are kept per prefix.",
+        "local key_sets = {}",
         "local function bind(keys, args)",
-        f"  {keys} = unpack(keys)",
+        "  local p = keys[1]",
+        "  local set = key_sets[p]",
+        f"  if not set then set = {{{suffixes}}} key_sets[p] = set end",
+        f"  {keys} = unpack(set)",
         "  ARGV = args",
         "end",
     ]

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from .durability import DURABLE_SCRIPTS, run_durably
-from .keyspace import room_keys
+from .keyspace import room_prefix
 from .library import SCRIPT_NAMES, Functions, Scripts, lacks_functions
 from .nodes import node_client
 
@@ -49,7 +49,7 @@ class RoomScripts:
 
     def _run(self, name: str, room: str, args: tuple[object, ...]) -> list[Any]:
         now = "" if self._clock is None else str(int(self._clock()))
-        keys, argv = room_keys(room), [now, *args]
+        keys, argv = [room_prefix(room)], [now, *args]
         try:
             return self._send(name, keys, argv)
         except redis.ResponseError as exc:
