@@ -150,7 +150,10 @@ local function load_state(now_ms, s)
 end
 
 local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
-local function set_u32(key, n, v) redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v) end
+-- BITFIELD SET answers the value it replaced: set_u32 returns it.
+local function set_u32(key, n, v)
+  return redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v)[1]
+end
 
 -- The operators' charts (room/series.py): per SERIES_BUCKET seconds, the
 -- counters as the bucket's last call left them: seq, served, admitted,
@@ -245,8 +248,8 @@ local function get_changed(n)
   return known_changed
 end
 local function set_changed(n, v)
-  set_u32(K_CHANGED_AT, n, v)
   known_changed_n, known_changed = n, v
+  return set_u32(K_CHANGED_AT, n, v)
 end
 
 -- The heartbeat log holds ticket numbers in the order their heartbeat moved
@@ -266,20 +269,19 @@ end
 -- The live_blocks key keeps how many live bits each block of LIVE_BLOCK
 -- numbers holds (every SETBIT of `live` moves its block's count), so a count
 -- across many blocks reads their totals and BITCOUNTs only the two ends: at
--- most 2 * LIVE_BLOCK / 8 bytes, not up to the whole line. (Smaller blocks
--- make the ends cheaper and the totals to add more numerous.) A room from before
--- the counts gets them at its next call (live_blocks_built).
+-- most one or two partial blocks, not up to the whole line. (Smaller blocks
+-- make the ends cheaper and the totals to add more numerous.) begin() builds
+-- the counts of a room that has none yet (new, reset, or from before them:
+-- live_blocks_built), so every call finds them.
 
-local function live_moved(st, n, by)
-  if st.live_blocks_built == 1 then
-    redis.call('BITFIELD', K_LIVE_BLOCKS, 'INCRBY', 'u32', '#' .. math.floor(n / LIVE_BLOCK), by)
-  end
+local function live_moved(n, by)
+  redis.call('BITFIELD', K_LIVE_BLOCKS, 'INCRBY', 'u32', '#' .. math.floor(n / LIVE_BLOCK), by)
 end
 
 local function leave_queue(st, n, state)
   if n <= st.prequeue_size then st.block_live = st.block_live - 1 end
   redis.call('SETBIT', K_LIVE, n, 0)
-  live_moved(st, n, -1)
+  live_moved(n, -1)
   set_state(n, state)
   set_changed(n, st.room_s)
   st.waiting = st.waiting - 1
@@ -293,9 +295,7 @@ end
 -- A beat arriving after the grace period is too late: the ticket was
 -- abandoned whether or not another call has swept the room since.
 local function heartbeat(st, s, n)
-  -- BITFIELD SET answers the value it replaced: one call reads and writes.
-  local last = redis.call('BITFIELD', K_CHANGED_AT, 'SET', 'u32', '#' .. n, st.room_s)[1]
-  known_changed_n, known_changed = n, st.room_s
+  local last = set_changed(n, st.room_s)  -- one call reads and writes
   if last + s.waiting_grace_seconds <= st.room_s then
     abandon(st, n)
     return
@@ -650,7 +650,7 @@ end
 local function live_between(st, from, n, mixed)
   local lo = math.floor((from + 1) / LIVE_BLOCK)
   local hi = math.floor((n - 1) / LIVE_BLOCK)
-  if hi - lo < 2 or st.live_blocks_built ~= 1 then return live_counted(from, n, mixed) end
+  if hi - lo < 2 then return live_counted(from, n, mixed) end
   -- An end block's total is exact when nothing outside the range is live in
   -- it: below `from` unless `mixed`, and past the last ticket given out.
   local first = mixed and lo + 1 or lo
