@@ -16,11 +16,8 @@ import redis
 
 from .durability import DURABLE_SCRIPTS, run_durably
 from .keyspace import room_prefix
-from .library import SCRIPT_NAMES, Functions, Scripts, lacks_functions
+from .library import Functions, Scripts, lacks_functions
 from .nodes import node_client
-
-__all__ = ["SCRIPT_NAMES", "Clock", "RoomScripts"]
-
 
 #: Returns "now" in milliseconds. None (the default) means the Redis server's
 #: clock, one clock for every worker and host; tests inject a manual clock

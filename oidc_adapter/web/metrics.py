@@ -32,7 +32,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..room.engine import RoomEngine
-from ..room.scripts import SCRIPT_NAMES, RoomScripts
+from ..room.library import SCRIPT_NAMES
+from ..room.scripts import RoomScripts
 from ..services import services
 from .bearer import bearer_match
 from .errors import ApiError
