@@ -57,6 +57,7 @@ from oidc_adapter.room.library import (
     Scripts,
     function_prefix,
     library_source,
+    registered,
 )
 from oidc_adapter.room.results import AT
 
@@ -676,6 +677,21 @@ def run_memory(bench: Bench) -> str:
     return "\n".join(lines)
 
 
+def _usec_per_call(
+    r: redis.Redis, form: str, calls: int, command: Callable[[int], Sequence[object]]
+) -> list[float]:
+    """Redis µs per call (`INFO commandstats`) of `calls` calls of `command(i)`, in
+    each of SCRIPT_COST_ROUNDS rounds: the best is the least disturbed by whatever
+    else shares the cores; the median shows how much that was."""
+    rounds = []
+    for k in range(SCRIPT_COST_ROUNDS):
+        r.config_resetstat()
+        for i in range(k * calls, (k + 1) * calls):
+            r.execute_command(*command(i))
+        rounds.append(r.info("commandstats")[f"cmdstat_{form}"]["usec_per_call"])
+    return rounds
+
+
 def run_script_cost(bench: Bench) -> str:
     """Redis CPU per script call on a room holding --memory-tickets waiting
     tickets (the issue asks for a million), from `INFO commandstats`: what one
@@ -702,14 +718,9 @@ def run_script_cost(bench: Bench) -> str:
             ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
             ("take a new ticket", "take", _take_args),
         ):
-            # Five rounds: the best is the least disturbed by whatever else
-            # shares the cores; the median shows how much that was.
-            rounds = []
-            for k in range(SCRIPT_COST_ROUNDS):
-                r.config_resetstat()
-                for i in range(k * calls, (k + 1) * calls):
-                    r.execute_command(*code.command(script, keys, args(i)))
-                rounds.append(r.info("commandstats")[f"cmdstat_{form}"]["usec_per_call"])
+            rounds = _usec_per_call(
+                r, form, calls, lambda i, c=code, n=script, a=args: c.command(n, keys, a(i))
+            )
             rows.append(
                 f"| {label} | {form.upper()} | {SCRIPT_COST_ROUNDS} × {calls:,} "
                 f"| {min(rounds):.1f} | {statistics.median(rounds):.1f} |"
@@ -745,21 +756,18 @@ def run_lua_steps(bench: Bench) -> str:
     text = library_source().replace(f"#!lua name={function_prefix()}", "#!lua name=lua_steps", 1)
     for name in SCRIPT_NAMES:
         text = text.replace(f"'{function_prefix()}_{name}'", f"'lua_steps_{name}'")
-    body = (Path(__file__).parent / "lua_steps.lua").read_text()
-    text += "redis.register_function('lua_steps', function(keys, args)\nbind(keys, args)\n"
-    text += body + "\nend)\n"
+    text += registered("lua_steps", (Path(__file__).parent / "lua_steps.lua").read_text())
     r.function_load(text, replace=True)
-    keys, sample, calls = [room_prefix(MEMORY_ROOM)], bench.line_sample, bench.args.script_calls
+    keys, calls = [room_prefix(MEMORY_ROOM)], bench.args.script_calls
+    ticket = _status_args(bench.line_sample)
     rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
             "|---|---|---:|---:|"]  # fmt: skip
     before = 0.0
     for stop, what in LUA_STEPS:
-        rounds = []
-        for _ in range(SCRIPT_COST_ROUNDS):
-            r.config_resetstat()
-            for i in range(calls):
-                r.fcall("lua_steps", len(keys), *keys, "", sample[i % len(sample)], stop, "", "")
-            rounds.append(r.info("commandstats")["cmdstat_fcall"]["usec_per_call"])
+        rounds = _usec_per_call(
+            r, "fcall", calls,
+            lambda i, s=stop: ("FCALL", "lua_steps", len(keys), *keys, *ticket(i)[:2], s, "", ""),
+        )  # fmt: skip
         rows.append(f"| {stop} | {what} | {min(rounds):.1f} | {min(rounds) - before:+.1f} |")
         before = min(rounds)
     return "\n".join(rows)

@@ -147,14 +147,16 @@ def _lua(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
 
 
+def registered(function: str, body: str) -> str:
+    """`body` (a script file's text) as a function of the library named `function`."""
+    head = f"redis.register_function('{function}', function(keys, args)\nbind(keys, args)\n"
+    return f"{head}{body}\nend)\n"
+
+
 @cache
 def _library() -> tuple[str, str]:
     """(prefix of every function name, the library's text)."""
-    bodies = "".join(
-        f"redis.register_function('@{name}', function(keys, args)\nbind(keys, args)\n"
-        f"{_lua(name)}\nend)\n"
-        for name in SCRIPT_NAMES
-    )
+    bodies = "".join(registered(f"@{name}", _lua(name)) for name in SCRIPT_NAMES)
     code = "\n".join((lua_header(), _lua("_room"), bodies))
     prefix = "wr_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
     return prefix, f"#!lua name={prefix}\n" + code.replace("'@", f"'{prefix}_")
