@@ -60,6 +60,7 @@ from oidc_adapter.room.library import (
     registered,
 )
 from oidc_adapter.room.results import AT
+from oidc_adapter.room.timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 from .login_bench import authorization_query
 
@@ -75,12 +76,15 @@ LINE_ROOM = "line"
 ARRIVAL_ROOM = "arrivals"
 #: Memory: a room nothing else touches.
 MEMORY_ROOM = "memory"
+#: Script cost and Lua steps: a full room with an admission history.
+COST_ROOM = "cost"
 HOLD = {"admit_per_minute": 0, "waiting_grace_seconds": 86400}
 ROOMS: dict[str, dict[str, Any]] = {
     OPEN_ROOM: {"admit_per_minute": 1_000_000, "max_active": 0},
     LINE_ROOM: HOLD,
     ARRIVAL_ROOM: HOLD,
     MEMORY_ROOM: HOLD,
+    COST_ROOM: HOLD,
 }
 #: New visitors: a relying party whose users wait in a held room, so every
 #: cookie-less /authorize takes a ticket and gets the waiting page.
@@ -253,7 +257,8 @@ class Bench:
         store_for(self.config).ensure()
         self.engine = RoomEngine(self.redis, self.config.rooms)
         self.engine.sync_settings()
-        self.line_sample: list[str] = []
+        #: Waiting tickets of COST_ROOM whose status calls are measured.
+        self.cost_sample: list[str] = []
 
     def _start_redis(self, binary: str, port: int, name: str, *extra: str) -> subprocess.Popen:
         return self.procs.start(
@@ -616,22 +621,49 @@ def run_http(bench: Bench) -> str:
 # -- memory -----------------------------------------------------------------------
 
 
-def _fill(bench: Bench, room: str, count: int) -> None:
-    """Take `count` tickets in `room` with the real take function, pipelined;
-    keeps every thousandth id in `bench.line_sample` (tickets spread through
-    the line, the ones whose status calls are measured)."""
+def _fill(bench: Bench, room: str, count: int) -> list[str]:
+    """Take `count` tickets in `room` with the real take function, pipelined.
+    Returns every thousandth id: tickets spread through the line."""
     r = bench.redis
     keys = [room_prefix(room)]
     code = Functions()
     code.load(r)  # the library is not per-ticket memory
     bench.engine.sync_settings([room])
-    batch = 1000
+    batch, sample = 1000, []
     for start in range(0, count, batch):
         pipe = r.pipeline(transaction=False)
         for _ in range(min(batch, count - start)):
             pipe.execute_command(*code.command("take", keys, ["", _entropy(), ""]))
         replies = pipe.execute()
-        bench.line_sample.append(replies[0][AT["ticket"]])
+        sample.append(replies[0][AT["ticket"]])
+    return sample
+
+
+def _measured_room(bench: Bench) -> list[str]:
+    """The room of the script-cost and lua-steps sections, made on first use:
+    an admission history, then --memory-tickets waiting. Returns the sample of
+    waiting tickets whose status calls are measured."""
+    if not bench.cost_sample:
+        _admission_history(bench, COST_ROOM)
+        bench.cost_sample = _fill(bench, COST_ROOM, bench.args.memory_tickets)
+    return bench.cost_sample
+
+
+def _admission_history(bench: Bench, room: str) -> None:
+    """Give `room` the admission history of a room in an event, so every reply
+    carries a full rate history as in production (a held room's is empty): in
+    each rate bucket of the kept window up to now, on an injected clock, one
+    ticket taken and admitted by the operator."""
+    r = bench.redis
+    keys = [room_prefix(room)]
+    code = Functions()
+    code.load(r)
+    bench.engine.sync_settings([room])
+    now_ms = int(r.time()[0]) * 1000
+    for i in reversed(range(RATE_BUCKETS_KEPT)):
+        at_ms = now_ms - i * RATE_BUCKET_SECONDS * 1000
+        r.execute_command(*code.command("take", keys, [at_ms, _entropy(), ""]))
+        r.execute_command(*code.command("admit", keys, [at_ms, 1]))
 
 
 def _entropy() -> str:
@@ -696,13 +728,10 @@ def run_script_cost(bench: Bench) -> str:
     """Redis CPU per script call on a room holding --memory-tickets waiting
     tickets (the issue asks for a million), from `INFO commandstats`: what one
     room's single Redis core can carry does not show on an empty room."""
-    count, calls = bench.args.memory_tickets, bench.args.script_calls
+    calls = bench.args.script_calls
     r = bench.redis
-    waiting = bench.engine.state(MEMORY_ROOM).waiting
-    if waiting < count or not bench.line_sample:
-        _fill(bench, MEMORY_ROOM, max(1000, count - waiting))
-    sample = bench.line_sample
-    keys = [room_prefix(MEMORY_ROOM)]
+    sample = _measured_room(bench)
+    keys = [room_prefix(COST_ROOM)]
     rows = [
         "| call | form | calls | Redis µs per call, best round | median round |",
         "|---|---|---:|---:|---:|",
@@ -725,9 +754,15 @@ def run_script_cost(bench: Bench) -> str:
                 f"| {label} | {form.upper()} | {SCRIPT_COST_ROUNDS} × {calls:,} "
                 f"| {min(rounds):.1f} | {statistics.median(rounds):.1f} |"
             )
-    state = bench.engine.state(MEMORY_ROOM)
+    state = bench.engine.state(COST_ROOM)
     return "\n".join(
-        [f"Room with {state.waiting:,} waiting tickets (`--memory-tickets`).", ""] + rows
+        [
+            f"Room with {state.waiting:,} waiting tickets (`--memory-tickets`) and one "
+            f"admission in each of the {RATE_BUCKETS_KEPT} rate buckets of the kept window "
+            "(every reply carries the rate history, as in an event).",
+            "",
+        ]
+        + rows
     )
 
 
@@ -749,8 +784,7 @@ def run_lua_steps(bench: Bench) -> str:
     room's library plus one function that stops after a given step, so the
     difference between two stops is the step's cost (best of five rounds)."""
     r = bench.redis
-    if len(bench.line_sample) == 0:
-        _fill(bench, MEMORY_ROOM, bench.args.memory_tickets)
+    sample = _measured_room(bench)
     # The room's library under other names (the real one may be loaded too),
     # plus the stepping function.
     text = library_source().replace(f"#!lua name={function_prefix()}", "#!lua name=lua_steps", 1)
@@ -758,8 +792,8 @@ def run_lua_steps(bench: Bench) -> str:
         text = text.replace(f"'{function_prefix()}_{name}'", f"'lua_steps_{name}'")
     text += registered("lua_steps", (Path(__file__).parent / "lua_steps.lua").read_text())
     r.function_load(text, replace=True)
-    keys, calls = [room_prefix(MEMORY_ROOM)], bench.args.script_calls
-    ticket = _status_args(bench.line_sample)
+    keys, calls = [room_prefix(COST_ROOM)], bench.args.script_calls
+    ticket = _status_args(sample)
     rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
             "|---|---|---:|---:|"]  # fmt: skip
     before = 0.0
