@@ -19,7 +19,11 @@ from oidc_adapter.room.library import (
     script_source,
 )
 from oidc_adapter.room.states import NUMBERS
-from oidc_adapter.room.timing import HEARTBEAT_GRANULE_SECONDS, RATE_BUCKET_SECONDS
+from oidc_adapter.room.timing import (
+    HEARTBEAT_GRANULE_SECONDS,
+    RATE_BUCKET_SECONDS,
+    RATE_BUCKETS_KEPT,
+)
 
 from .queue_support import make_engine, pass_time, state_bytes
 
@@ -118,3 +122,23 @@ def test_a_room_stored_field_by_field_is_read_and_packed(redis_client, clock):
     stored = redis_client.hkeys(state_key)
     assert "c" in stored and not {"seq", "cursor", "waiting", "tokens_at_ms"} & set(stored)
     assert engine.take("shop").number == 3
+
+
+def test_an_upgrade_moves_the_rate_history_from_its_hash_into_the_ring(redis_client, clock):
+    """Rooms from before the ring kept admissions per bucket in a hash: start-up
+    moves the buckets still inside the window, and the next admission in the
+    current bucket adds to its count."""
+    engine = make_engine(redis_client, clock, admit_per_minute=0)
+    engine.take("shop")
+    engine.admit("shop", 1)
+    now = clock.ms // 1000 // RATE_BUCKET_SECONDS
+    # The layout one version back: the hash, and no ring.
+    redis_client.delete(room_key("shop", "rate"))
+    old = {now - RATE_BUCKETS_KEPT: 5, now - 5: 3, now: 2}
+    redis_client.hset(room_key("shop", "rate_hash"), mapping=old)
+    engine.sync_settings()
+    assert not redis_client.exists(room_key("shop", "rate_hash"))
+    assert engine.state("shop").rate_buckets == {now - 5: 3, now: 2}
+    engine.take("shop")
+    view, _ = engine.admit("shop", 1)
+    assert view.rate_buckets == {now - 5: 3, now: 3}

@@ -20,11 +20,13 @@ def _bucket(clock) -> int:
     return clock() // 1000 // SERIES_BUCKET_SECONDS
 
 
-def test_every_call_records_the_counters_in_the_current_bucket(redis_client, clock):
+def test_a_bucket_is_written_once_it_closes_and_read_live_while_open(redis_client, clock):
     engine = make_engine(redis_client, clock, admit_per_minute=0, max_active=0)
+    key = room_key("shop", "series")
     for _ in range(3):
         engine.take("shop")
-    recorded = read_recorded(redis_client, "shop")
+    assert redis_client.hkeys(key) == [str(_bucket(clock) - 1)]  # the open one is not written
+    recorded = read_recorded(redis_client, engine.state("shop"))
     assert recorded.buckets == {
         _bucket(clock) - 1: dict.fromkeys(FIELDS, 0),  # the baseline before the first call
         _bucket(clock): {
@@ -40,21 +42,24 @@ def test_every_call_records_the_counters_in_the_current_bucket(redis_client, clo
     clock.advance(SERIES_BUCKET_SECONDS)
     view, admitted = engine.admit("shop", 2)
     assert admitted == 2
-    row = read_recorded(redis_client, "shop").buckets[_bucket(clock)]
+    assert redis_client.hget(key, _bucket(clock) - 1) == "3 0 0 0 0 3 0"  # as it closed
+    row = read_recorded(redis_client, view).buckets[_bucket(clock)]
     assert (row["served"], row["waiting"], row["active"]) == (2, 1, 2)
 
 
-def test_an_idle_call_in_the_same_bucket_writes_nothing(redis_client, clock):
+def test_calls_in_the_same_bucket_write_nothing(redis_client, clock):
     engine = make_engine(redis_client, clock, admit_per_minute=0, max_active=0)
     engine.take("shop")
     key = room_key("shop", "series")
     redis_client.hset(key, _bucket(clock), "9 9 9 9 9 9 9")
     clock.advance(SERIES_BUCKET_SECONDS / 2)  # the room's clock moves, its counters do not
     engine.state("shop")
+    engine.take("shop")  # nor when they do
     assert redis_client.hget(key, _bucket(clock)) == "9 9 9 9 9 9 9"
     clock.advance(SERIES_BUCKET_SECONDS / 2)
     engine.state("shop")  # a new bucket opens even when nothing changed
-    assert redis_client.hget(key, _bucket(clock)) == "1 0 0 0 0 1 0"
+    assert redis_client.hget(key, _bucket(clock) - 1) == "2 0 0 0 0 2 0"
+    assert redis_client.hget(key, _bucket(clock)) is None
 
 
 def test_only_the_last_hour_of_buckets_is_kept(redis_client, clock):
@@ -66,13 +71,14 @@ def test_only_the_last_hour_of_buckets_is_kept(redis_client, clock):
         clock.advance(SERIES_BUCKET_SECONDS)
     engine.state("shop")
     buckets = sorted(int(b) for b in redis_client.hkeys(key))
-    assert len(buckets) == SERIES_BUCKETS_KEPT
-    assert buckets[-1] == _bucket(clock) and buckets[0] > first + 40
+    # The kept hour, less the open bucket, which is read from the room's state.
+    assert len(buckets) == SERIES_BUCKETS_KEPT - 1
+    assert buckets[-1] == _bucket(clock) - 1 and buckets[0] > first + 40
     clock.advance(SERIES_BUCKET_SECONDS * SERIES_BUCKETS_KEPT * 2)  # a long silence
-    engine.state("shop")
-    assert sorted(int(b) for b in redis_client.hkeys(key)) == [_bucket(clock) - 1, _bucket(clock)]
-    baseline, now = (redis_client.hget(key, _bucket(clock) - n).split() for n in (1, 0))
-    assert baseline[0] == now[0] == "400" and int(baseline[3]) < int(now[3])  # swept since
+    view = engine.state("shop")
+    assert [int(b) for b in redis_client.hkeys(key)] == [_bucket(clock) - 1]
+    baseline = read_recorded(redis_client, view).buckets[_bucket(clock) - 1]
+    assert baseline["seq"] == view.seq == 400 and baseline["abandoned"] < view.abandoned
 
 
 def test_served_tickets_leave_their_real_wait(redis_client, clock):
@@ -84,11 +90,14 @@ def test_served_tickets_leave_their_real_wait(redis_client, clock):
     engine.admit("shop", 1)
     engine.admit("shop", 1)
     served_at = clock() // 1000
-    assert read_recorded(redis_client, "shop").waits == [(served_at, 15), (served_at, 45)]
+    assert read_recorded(redis_client, engine.state("shop")).waits == [
+        (served_at, 15),
+        (served_at, 45),
+    ]
     for _ in range(WAITS_PER_BUCKET):  # the bucket's first few samples only
         engine.take("shop")
         engine.admit("shop", 1)
-    waits = read_recorded(redis_client, "shop").waits
+    waits = read_recorded(redis_client, engine.state("shop")).waits
     assert len(waits) == WAITS_PER_BUCKET and waits[-2:] == [(served_at, 15), (served_at, 45)]
 
 
@@ -99,7 +108,7 @@ def test_the_wait_samples_span_the_hour_in_bounded_memory(redis_client, clock):
             engine.take("shop")
             engine.admit("shop", 1)
         clock.advance(SERIES_BUCKET_SECONDS)
-    waits = read_recorded(redis_client, "shop").waits
+    waits = read_recorded(redis_client, engine.state("shop")).waits
     assert len(waits) == WAITS_KEPT == WAITS_PER_BUCKET * SERIES_BUCKETS_KEPT
     span = waits[0][0] - waits[-1][0]
     assert span == (SERIES_BUCKETS_KEPT - 1) * SERIES_BUCKET_SECONDS
@@ -110,8 +119,7 @@ def test_reset_forgets_the_series(redis_client, clock):
     engine.take("shop")
     engine.admit("shop", 1)
     clock.advance(SERIES_BUCKET_SECONDS)
-    engine.reset("shop")
-    recorded = read_recorded(redis_client, "shop")
+    recorded = read_recorded(redis_client, engine.reset("shop"))
     assert recorded.waits == []
     assert list(recorded.buckets.values()) == [dict.fromkeys(FIELDS, 0)] * 2
 
@@ -125,7 +133,7 @@ def test_a_rush_charts_as_rates_gauges_and_waits(redis_client, clock):
         for ticket in tickets:
             engine.status("shop", ticket.ticket)
     now_s = clock() // 1000
-    data = chart_data(read_recorded(redis_client, "shop"), now_s)
+    data = chart_data(read_recorded(redis_client, engine.state("shop")), now_s)
     series = data["series"]
     assert data["start"] == start_s // SERIES_BUCKET_SECONDS * SERIES_BUCKET_SECONDS
     assert len(series["waiting"]) == 13

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oidc_adapter.room.engine import RoomClosed
+from oidc_adapter.room.timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 from .queue_support import GRANULE, make_engine, pass_time
 
@@ -251,6 +252,36 @@ def test_finishing_a_session_frees_the_slot_at_once(redis_client, clock):
     engine.claim("shop", first.ticket)
     assert engine.finish("shop", first.ticket).state == "done"
     assert engine.status("shop", second.ticket).state == "served"
+
+
+def test_rate_history_sums_each_bucket_and_drops_what_left_the_window(redis_client, clock):
+    """The history is a ring of RATE_BUCKETS_KEPT slots: a bucket's admissions
+    add up in its slot, and a slot reused by a later bucket (or one left
+    behind by a silence) no longer counts."""
+    engine = make_engine(redis_client, clock, admit_per_minute=0)
+
+    def admit_one():
+        engine.take("shop")
+        view, admitted = engine.admit("shop", 1)
+        assert admitted == 1
+        return view.rate_buckets
+
+    first = clock.ms // 1000 // RATE_BUCKET_SECONDS
+    admit_one()
+    clock.advance(1)
+    assert admit_one() == {first: 2}
+    clock.advance(RATE_BUCKET_SECONDS)
+    assert admit_one() == {first: 2, first + 1: 1}
+    # The bucket that reuses the first one's slot.
+    clock.advance((RATE_BUCKETS_KEPT - 1) * RATE_BUCKET_SECONDS)
+    last = first + RATE_BUCKETS_KEPT
+    assert clock.ms // 1000 // RATE_BUCKET_SECONDS == last
+    assert admit_one() == {first + 1: 1, last: 1}
+    clock.advance(RATE_BUCKET_SECONDS)
+    assert admit_one() == {last: 1, last + 1: 1}
+    # A silence longer than the window: only the new bucket is history.
+    clock.advance(3 * RATE_BUCKETS_KEPT * RATE_BUCKET_SECONDS)
+    assert admit_one() == {clock.ms // 1000 // RATE_BUCKET_SECONDS: 1}
 
 
 def test_rate_history_keeps_only_the_recent_window(redis_client, clock):

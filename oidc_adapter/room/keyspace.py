@@ -22,7 +22,8 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("heartbeat_log", "log"),  # list: numbers in heartbeat-granule order
     ("claims", "cl"),  # list: served numbers in the order they were served
     ("sessions", "ses"),  # zset: admitted number -> session end (ms)
-    ("rate", "rt"),  # hash: admissions per rate bucket
+    ("rate", "rr"),  # string: admissions per rate bucket, a ring of slots
+    ("rate_hash", "rt"),  # hash: the same before the ring; start-up migrates it
     ("series", "ser"),  # hash: 10 s bucket -> the counters then (room/series.py)
     ("waits", "wt"),  # list: recent real waits of served tickets, newest first
     ("live_blocks", "lb"),  # bitfield u32 per block of numbers: live bits in it

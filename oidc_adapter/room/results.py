@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from .states import LIVE, TURN
+from .timing import RATE_BUCKETS_KEPT
 
 #: A room script's reply, by position: a flat list is the cheapest reply for
 #: Redis to build and for the client to read. The scripts fill it through an
@@ -34,6 +36,19 @@ def as_dict(items: list[Any]) -> dict[str, Any]:
 
 def error_of(raw: list[Any]) -> str | None:
     return raw[0] if raw else None
+
+
+def rate_buckets(ring: str | None) -> dict[int, int]:
+    """Admissions per rate bucket, from the ring a reply carries (record_rate in
+    _room.lua): slots of 8 + 8 hex digits (bucket, count), never written ones
+    zero bytes. A slot keeps the newest bucket written there, so only the
+    buckets inside the kept window of the newest one are still history."""
+    if not ring:
+        return {}
+    values = struct.unpack(f">{len(ring) // 8}I", bytes.fromhex(ring.replace("\0", "0")))
+    written = {values[i]: values[i + 1] for i in range(0, len(values), 2) if values[i + 1]}
+    newest = max(written, default=0)
+    return {b: c for b, c in written.items() if b > newest - RATE_BUCKETS_KEPT}
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,7 @@ class RoomView:
             abandoned=int(raw[AT["abandoned"]]),
             expired=int(raw[AT["expired"]]),
             now_ms=int(raw[AT["now_ms"]]),
-            rate_buckets={int(k): int(v) for k, v in as_dict(raw[AT["rate"]]).items()},
+            rate_buckets=rate_buckets(raw[AT["rate"]]),
             settings=settings,
             poll_seconds=int(raw[AT["poll_s"]]),
             slots=tuple(Slot(*map(int, slots[i : i + 3])) for i in range(0, len(slots), 3)),

@@ -1,13 +1,14 @@
 """The room's last hour for the operators' charts, from what the scripts record.
 
-Every room script ends in `save_state`, which also writes the room's counters
-into the current 10 s bucket of the `series` hash and, when it served
-someone, the real wait of the last ticket it served into the capped `waits`
-list (see `_room.lua`). So the charts cost the queue no extra round trip;
-this module reads both keys in one pipelined round trip and turns them into
-per-bucket values: gauges as recorded, rates as differences of the
-cumulative counters over the trailing minute, and wait percentiles over the
-trailing five minutes of samples.
+Every room script ends in `save_state`: the first call in a new 10 s bucket
+writes the room's counters as the previous bucket ended into the `series`
+hash, and a call that served someone writes the real wait of the last ticket
+it served into the capped `waits` list (see `_room.lua`). So the charts cost
+the queue no extra round trip; this module reads both keys in one pipelined
+round trip, takes the bucket still open from the room's state as a script
+just returned it, and turns them into per-bucket values: gauges as recorded,
+rates as differences of the cumulative counters over the trailing minute,
+and wait percentiles over the trailing five minutes of samples.
 
 A bucket nobody called in has no entry: nothing changed then (the counters
 move only inside a call), so the previous bucket's values carry over.
@@ -23,6 +24,7 @@ from typing import Any
 import redis
 
 from .keyspace import room_key
+from .results import RoomView
 from .timing import SERIES_BUCKET_SECONDS, SERIES_BUCKETS_KEPT
 
 #: The packed fields of one bucket, in the order the scripts write them.
@@ -49,15 +51,18 @@ class Recorded:
     waits: list[tuple[int, int]]
 
 
-def read_recorded(client: redis.Redis, room: str) -> Recorded:
+def read_recorded(client: redis.Redis, now: RoomView) -> Recorded:
+    """The room's record, with `now` (the room as a script call just left it)
+    as the values of its bucket, which no call writes while it is open."""
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(room_key(room, "series"))
-    pipe.lrange(room_key(room, "waits"), 0, -1)
+    pipe.hgetall(room_key(now.name, "series"))
+    pipe.lrange(room_key(now.name, "waits"), 0, -1)
     raw_buckets, raw_waits = pipe.execute()
     buckets = {
         int(b): dict(zip(FIELDS, (int(float(v)) for v in packed.split()), strict=True))
         for b, packed in raw_buckets.items()
     }
+    buckets[now.now_ms // 1000 // SERIES_BUCKET_SECONDS] = {f: getattr(now, f) for f in FIELDS}
     waits = [(int(at), int(waited)) for at, _, waited in (w.partition(":") for w in raw_waits)]
     return Recorded(buckets, waits)
 

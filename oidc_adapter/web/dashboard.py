@@ -166,7 +166,7 @@ def room_data(room: str) -> Response:
     """The room as the admin API shows it, and its last hour for the charts."""
     svc = services()
     view = svc.engine.state(validate.known_room(room))
-    charts = chart_data(read_recorded(svc.redis, room), view.now_ms // 1000)
+    charts = chart_data(read_recorded(svc.redis, view), view.now_ms // 1000)
     return jsonify({"room": admin_api.admin_room_json(view), "charts": charts})
 
 

@@ -158,16 +158,13 @@ end
 -- The operators' charts (room/series.py): per SERIES_BUCKET seconds, the
 -- counters as the bucket's last call left them: seq, served, admitted,
 -- abandoned and expired are cumulative (Python takes differences for rates),
--- waiting and active are gauges. A bucket is written when it opens or a
--- counter moves; opening one drops the buckets that fell out of the kept hour
--- (each bucket is dropped once: amortised O(1)). The loaded tokens_at_ms is
--- when the room was last touched, so its bucket is the newest one written;
--- after a silence the bucket before this one gets the counters as they stood,
--- the baseline of this bucket's rates. (session_mean_s moves when a session
--- ends early, which changes the active count and no other counter.)
-local SERIES_MOVES = {'seq', 'served', 'admitted', 'abandoned', 'expired', 'waiting',
-                      'pending', 'sessions', 'session_mean_s'}
-
+-- waiting and active are gauges. The loaded tokens_at_ms is when the room was
+-- last touched, and the loaded counters are what that call left: so the
+-- first call in a new bucket writes the last one's final values, once, and
+-- no call writes the bucket it is in (the reader takes it from the room's
+-- state). After a silence the bucket before this one gets the same values,
+-- the baseline of this bucket's rates. Opening a bucket also drops the
+-- buckets that fell out of the kept hour (each once: amortised O(1)).
 local function series_entry(c)
   return table.concat({c.seq, c.served, c.admitted, c.abandoned, c.expired, c.waiting,
                        active(c)}, ' ')
@@ -175,29 +172,21 @@ end
 
 local function was(st, f) return st.loaded[COUNTER_INDEX[f]] end
 
-local function series_moved(st)
-  for _, f in ipairs(SERIES_MOVES) do
-    if st[f] ~= was(st, f) then return true end
-  end
-  return false
-end
-
 local function record_series(st)
   local span = SERIES_BUCKET * 1000
   local b = math.floor(st.now_ms / span)
   local last = math.floor(was(st, 'tokens_at_ms') / span)
-  if b == last and not series_moved(st) then return end
+  if b == last then return end
+  local entry = series_entry(counters_from(st.loaded))
   if b - last >= SERIES_KEEP then
     redis.call('DEL', K_SERIES)
-  elseif b > last then
+  else
     local old = {}
     for i = math.max(0, last - SERIES_KEEP + 1), b - SERIES_KEEP do old[#old + 1] = i end
     if #old > 0 then redis.call('HDEL', K_SERIES, unpack(old)) end
+    redis.call('HSET', K_SERIES, last, entry)
   end
-  if b - 1 > last then
-    redis.call('HSET', K_SERIES, b - 1, series_entry(counters_from(st.loaded)))
-  end
-  redis.call('HSET', K_SERIES, b, series_entry(st))
+  if b - 1 > last then redis.call('HSET', K_SERIES, b - 1, entry) end
 end
 
 -- The real wait of the last ticket a call served ("now_s:seconds", newest
@@ -405,17 +394,27 @@ local function session_booked(st, ends_ms)
   end
 end
 
+-- Admissions per RATE_BUCKET seconds, for the estimates: a ring of RATE_KEEP
+-- slots in one string, slot b % RATE_KEEP holding bucket b and its count as
+-- 8 + 8 hex digits, so a reply carries the history as one short string
+-- (results.rate_buckets reads it) instead of a hash of up to 2 * RATE_KEEP
+-- items for Redis to build and the client to parse. A slot keeps the newest
+-- bucket written there; rate_bucket, the newest of all, tells whether this
+-- bucket's slot is already this bucket's.
+local RATE_SLOT = 16
+
+local function set_rate(b, count)
+  redis.call('SETRANGE', K_RATE, RATE_SLOT * (b % RATE_KEEP), string.format('%08x%08x', b, count))
+end
+
 local function record_rate(st, count)
   local b = math.floor(st.now_s / RATE_BUCKET)
-  if b > st.rate_bucket then
-    if b - st.rate_bucket >= RATE_KEEP then
-      redis.call('DEL', K_RATE)  -- every kept bucket is out of the window
-    else
-      for old = st.rate_bucket - RATE_KEEP + 1, b - RATE_KEEP do redis.call('HDEL', K_RATE, old) end
-    end
-    st.rate_bucket = b
+  if b == st.rate_bucket then
+    local at = RATE_SLOT * (b % RATE_KEEP)
+    count = count + (tonumber(redis.call('GETRANGE', K_RATE, at + 8, at + 15), 16) or 0)
   end
-  redis.call('HINCRBY', K_RATE, b, count)
+  set_rate(b, count)
+  st.rate_bucket = b
 end
 
 -- Timed sales. The pre-queue's order is a permutation of [1..P] keyed by a
@@ -742,7 +741,7 @@ local function summary(st, s, place, out)
   out[R.mode], out[R.seq], out[R.cursor], out[R.waiting] = s.mode, st.seq, st.cursor, st.waiting
   out[R.pending], out[R.active], out[R.served] = st.pending, active(st), st.served
   out[R.admitted], out[R.abandoned], out[R.expired] = st.admitted, st.abandoned, st.expired
-  out[R.now_ms], out[R.rate] = string.format('%d', st.now_ms), redis.call('HGETALL', K_RATE)
+  out[R.now_ms], out[R.rate] = string.format('%d', st.now_ms), redis.call('GET', K_RATE)
   out[R.poll_s], out[R.session_mean_s] = poll_seconds(s), string.format('%.1f', st.session_mean_s)
   out[R.admit_per_minute], out[R.max_active] = s.admit_per_minute, s.max_active
   out[R.session_seconds], out[R.waiting_grace_seconds] = s.session_seconds, s.waiting_grace_seconds
