@@ -149,10 +149,19 @@ local function load_state(now_ms, s)
   return st
 end
 
-local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', '#' .. n)[1] end
+-- The BITFIELD offset of ticket n ('#n'), kept for the last n: a call names
+-- the same ticket in several per-ticket records, and turning a number into a
+-- string is a sprintf in Lua 5.1.
+local offset_n, offset
+local function offset_of(n)
+  if n ~= offset_n then offset_n, offset = n, '#' .. n end
+  return offset
+end
+
+local function get_u32(key, n) return redis.call('BITFIELD', key, 'GET', 'u32', offset_of(n))[1] end
 -- BITFIELD SET answers the value it replaced: set_u32 returns it.
 local function set_u32(key, n, v)
-  return redis.call('BITFIELD', key, 'SET', 'u32', '#' .. n, v)[1]
+  return redis.call('BITFIELD', key, 'SET', 'u32', offset_of(n), v)[1]
 end
 
 -- The operators' charts (room/series.py): per SERIES_BUCKET seconds, the
@@ -224,12 +233,12 @@ local known_state_n, known_state, known_changed_n, known_changed
 local function get_state(n)
   if known_state_n ~= n then
     known_state_n = n
-    known_state = redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', '#' .. n)[1]
+    known_state = redis.call('BITFIELD', K_TICKET_STATES, 'GET', 'u8', offset_of(n))[1]
   end
   return known_state
 end
 local function set_state(n, v)
-  redis.call('BITFIELD', K_TICKET_STATES, 'SET', 'u8', '#' .. n, v)
+  redis.call('BITFIELD', K_TICKET_STATES, 'SET', 'u8', offset_of(n), v)
   known_state_n, known_state = n, v
 end
 local function get_changed(n)
@@ -269,7 +278,7 @@ end
 
 local function leave_queue(st, n, state)
   if n <= st.prequeue_size then st.block_live = st.block_live - 1 end
-  redis.call('SETBIT', K_LIVE, n, 0)
+  redis.call('SETBIT', K_LIVE, n, '0')
   live_moved(n, -1)
   set_state(n, state)
   set_changed(n, st.room_s)

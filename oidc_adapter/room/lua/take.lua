@@ -41,7 +41,7 @@ set_u32(K_TAKEN_AT, n, st.now_s)
 st.taken_n, st.taken_s = n, st.now_s
 set_changed(n, st.room_s)
 set_state(n, WAITING)
-redis.call('SETBIT', K_LIVE, n, 1)
+redis.call('SETBIT', K_LIVE, n, '1')
 live_moved(n, 1)
 st.waiting = st.waiting + 1
 log_push(st, n)
