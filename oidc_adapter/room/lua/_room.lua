@@ -737,7 +737,7 @@ local function slots(st, s, place)
   local out = {}
   for _, p in ipairs(places) do
     local at, rounds = slot_of(st, s, p, sessions)
-    for _, v in ipairs({p, string.format('%d', at), rounds}) do out[#out + 1] = v end
+    for _, v in ipairs({p, at, rounds}) do out[#out + 1] = v end
   end
   return out
 end
@@ -750,7 +750,8 @@ local function summary(st, s, place, out)
   out[R.mode], out[R.seq], out[R.cursor], out[R.waiting] = s.mode, st.seq, st.cursor, st.waiting
   out[R.pending], out[R.active], out[R.served] = st.pending, active(st), st.served
   out[R.admitted], out[R.abandoned], out[R.expired] = st.admitted, st.abandoned, st.expired
-  out[R.now_ms], out[R.rate] = string.format('%d', st.now_ms), redis.call('GET', K_RATE)
+  -- Whole numbers reach the reply as integers (exact below 2^53): no formatting.
+  out[R.now_ms], out[R.rate] = st.now_ms, redis.call('GET', K_RATE)
   out[R.poll_s], out[R.session_mean_s] = poll_seconds(s), string.format('%.1f', st.session_mean_s)
   out[R.admit_per_minute], out[R.max_active] = s.admit_per_minute, s.max_active
   out[R.session_seconds], out[R.waiting_grace_seconds] = s.session_seconds, s.waiting_grace_seconds
