@@ -60,6 +60,7 @@ from oidc_adapter.room.library import (
     registered,
 )
 from oidc_adapter.room.results import AT
+from oidc_adapter.room.states import DONE
 from oidc_adapter.room.timing import RATE_BUCKET_SECONDS, RATE_BUCKETS_KEPT
 
 from .login_bench import authorization_query
@@ -152,8 +153,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _wait_until(
+    ready: Callable[[], bool],
+    proc: subprocess.Popen,
+    what: str,
+    log: Path,
+    timeout: float = START_TIMEOUT,
+) -> None:
+    deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None or time.monotonic() > deadline:
             tail = log.read_text(errors="replace")[-2000:]
@@ -230,14 +237,14 @@ class Bench:
         # Measured first, while nothing of ours is running.
         self.load_average = os.getloadavg()[0]
         self.effective_cores = effective_cores()
-        binary, self.redis_version = redis_server_binary(args.redis_server)
+        self.redis_binary, self.redis_version = redis_server_binary(args.redis_server)
         port = free_port()
         log = workdir / "redis.log"
-        proc = self._start_redis(binary, port, "redis")
+        proc = self._start_redis(self.redis_binary, port, "redis")
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
         _wait_until(self._redis_up, proc, "redis-server", log)
-        self._start_replicas(binary, port)
+        self._start_replicas(self.redis_binary, port)
         self.config_data: dict[str, Any] = {
             "issuer": "http://localhost:8000",
             "redis_url": self.redis_url,
@@ -653,7 +660,8 @@ def _admission_history(bench: Bench, room: str) -> None:
     """Give `room` the admission history of a room in an event, so every reply
     carries a full rate history as in production (a held room's is empty): in
     each rate bucket of the kept window up to now, on an injected clock, one
-    ticket taken and admitted by the operator."""
+    ticket taken, admitted by the operator, logged in and logged out (so no
+    claim or session of theirs falls due during the measured calls)."""
     r = bench.redis
     keys = [room_prefix(room)]
     code = Functions()
@@ -662,8 +670,11 @@ def _admission_history(bench: Bench, room: str) -> None:
     now_ms = int(r.time()[0]) * 1000
     for i in reversed(range(RATE_BUCKETS_KEPT)):
         at_ms = now_ms - i * RATE_BUCKET_SECONDS * 1000
-        r.execute_command(*code.command("take", keys, [at_ms, _entropy(), ""]))
-        r.execute_command(*code.command("admit", keys, [at_ms, 1]))
+        ticket = r.execute_command(*code.command("take", keys, [at_ms, _entropy(), ""]))[
+            AT["ticket"]
+        ]
+        for script, args in (("admit", [1]), ("claim", [ticket]), ("finish", [ticket, DONE])):
+            r.execute_command(*code.command(script, keys, [at_ms, *args]))
 
 
 def _entropy() -> str:
@@ -779,32 +790,136 @@ LUA_STEPS = (
 )
 
 
+def _steps_library() -> str:
+    """The room's library under other names (the real one may be loaded too),
+    plus the function that stops a status call after a given step."""
+    text = library_source().replace(f"#!lua name={function_prefix()}", "#!lua name=lua_steps", 1)
+    for name in SCRIPT_NAMES:
+        text = text.replace(f"'{function_prefix()}_{name}'", f"'lua_steps_{name}'")
+    return text + registered("lua_steps", (Path(__file__).parent / "lua_steps.lua").read_text())
+
+
+def _step_command(
+    keys: list[str], ticket: Callable[[int], list[object]], stop: str
+) -> Callable[[int], Sequence[object]]:
+    """A status call of the i-th sampled ticket that stops after `stop`."""
+    return lambda i: ("FCALL", "lua_steps", len(keys), *keys, *ticket(i)[:2], stop, "", "")
+
+
 def run_lua_steps(bench: Bench) -> str:
     """Redis µs of each step of a status call in the --memory-tickets room: the
     room's library plus one function that stops after a given step, so the
     difference between two stops is the step's cost (best of five rounds)."""
     r = bench.redis
     sample = _measured_room(bench)
-    # The room's library under other names (the real one may be loaded too),
-    # plus the stepping function.
-    text = library_source().replace(f"#!lua name={function_prefix()}", "#!lua name=lua_steps", 1)
-    for name in SCRIPT_NAMES:
-        text = text.replace(f"'{function_prefix()}_{name}'", f"'lua_steps_{name}'")
-    text += registered("lua_steps", (Path(__file__).parent / "lua_steps.lua").read_text())
-    r.function_load(text, replace=True)
+    r.function_load(_steps_library(), replace=True)
     keys, calls = [room_prefix(COST_ROOM)], bench.args.script_calls
     ticket = _status_args(sample)
     rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
             "|---|---|---:|---:|"]  # fmt: skip
     before = 0.0
     for stop, what in LUA_STEPS:
-        rounds = _usec_per_call(
-            r, "fcall", calls,
-            lambda i, s=stop: ("FCALL", "lua_steps", len(keys), *keys, *ticket(i)[:2], s, "", ""),
-        )  # fmt: skip
+        rounds = _usec_per_call(r, "fcall", calls, _step_command(keys, ticket, stop))
         rows.append(f"| {stop} | {what} | {min(rounds):.1f} | {min(rounds) - before:+.1f} |")
         before = min(rounds)
     return "\n".join(rows)
+
+
+#: Calls counted per figure under callgrind (it runs Redis about 50 times slower).
+CALLGRIND_CALLS = 1000
+#: Loading a million-ticket room under callgrind takes longer than a plain start.
+CALLGRIND_START_TIMEOUT = 600.0
+
+
+class Callgrind:
+    """A second redis-server, under callgrind, on the bench Redis' saved data,
+    counting instructions only inside FCALL and EVALSHA: Redis' own work for a
+    script call as `usec_per_call` times it, without its network handling."""
+
+    def __init__(self, bench: Bench):
+        tools = [shutil.which(t) for t in ("valgrind", "callgrind_control")]
+        if None in tools:
+            raise RuntimeError("the instructions section needs valgrind (apt-get install valgrind)")
+        self._control = tools[1]
+        bench.redis.save()  # the bench Redis' dump, redis.rdb in the work dir
+        self._out = bench.workdir / "callgrind.out"
+        log, port = bench.workdir / "callgrind.log", free_port()
+        self.proc = bench.procs.start(
+            [tools[0], "--tool=callgrind", "--collect-atstart=no",
+             "--toggle-collect=fcallCommand", "--toggle-collect=evalShaCommand",
+             f"--callgrind-out-file={self._out}", bench.redis_binary, "--port", str(port),
+             "--bind", "127.0.0.1", "--dir", str(bench.workdir), "--dbfilename", "redis.rdb",
+             "--save", "", "--appendonly", "no"],
+            log, signal.SIGTERM,
+        )  # fmt: skip
+        self.redis = redis.Redis(port=port, decode_responses=True)
+
+        def up() -> bool:
+            try:
+                return bool(self.redis.ping())
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                return False
+
+        _wait_until(up, self.proc, "redis-server under callgrind", log, CALLGRIND_START_TIMEOUT)
+
+    def per_call(self, command: Callable[[int], Sequence[object]]) -> float:
+        """Instructions per call over CALLGRIND_CALLS calls, after a few to warm up."""
+        for i in range(20):
+            self.redis.execute_command(*command(i))
+        self._run("-z")
+        for i in range(CALLGRIND_CALLS):
+            self.redis.execute_command(*command(i))
+        dumped = set(self._out.parent.glob(self._out.name + ".*"))
+        self._run("-d")
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            new = set(self._out.parent.glob(self._out.name + ".*")) - dumped
+            text = "".join(p.read_text() for p in new)
+            totals = re.findall(r"^(?:totals|summary): (\d+)", text, re.M)
+            if totals:
+                for path in new:
+                    path.unlink()
+                return int(totals[-1]) / CALLGRIND_CALLS
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"callgrind wrote no dump in {self._out.parent}")
+            time.sleep(0.05)
+
+    def _run(self, option: str) -> None:
+        subprocess.run([self._control, option, str(self.proc.pid)], check=True,
+                       capture_output=True)  # fmt: skip
+
+
+def run_instructions(bench: Bench) -> str:
+    """The script-cost and lua-steps figures in instructions (callgrind), same room:
+    unlike µs, a count does not move with whatever else the machine runs, so
+    two trees compare with one run each."""
+    sample = _measured_room(bench)
+    grind = Callgrind(bench)
+    keys = [room_prefix(COST_ROOM)]
+    rows = ["| call | form | Redis instructions per call |", "|---|---|---:|"]
+    forms: tuple[tuple[str, Functions | Scripts], ...] = (
+        ("FCALL", Functions()),
+        ("EVALSHA", Scripts()),
+    )
+    for form, code in forms:
+        code.load(grind.redis)
+        for label, script, args in (
+            ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
+            ("take a new ticket", "take", _take_args),
+        ):
+            count = grind.per_call(lambda i, c=code, n=script, a=args: c.command(n, keys, a(i)))
+            rows.append(f"| {label} | {form} | {count:,.0f} |")
+    grind.redis.function_load(_steps_library(), replace=True)
+    rows += ["", "| stop after | what the step does | instructions per call | step |",
+             "|---|---|---:|---:|"]  # fmt: skip
+    before = 0.0
+    for stop, what in LUA_STEPS:
+        count = grind.per_call(_step_command(keys, _status_args(sample), stop))
+        rows.append(f"| {stop} | {what} | {count:,.0f} | {count - before:+,.0f} |")
+        before = count
+    return "\n".join(
+        [f"{CALLGRIND_CALLS:,} calls per figure, counted inside FCALL / EVALSHA only.", ""] + rows
+    )
 
 
 _KEY_ROLES = {
@@ -928,6 +1043,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("memory", "Redis memory per waiting ticket", run_memory),
     Section("script-cost", "Redis CPU per script call in a full room", run_script_cost),
     Section("lua-steps", "Redis CPU per step of a status call", run_lua_steps),
+    Section("instructions", "Redis instructions per script call (callgrind)", run_instructions),
     Section("profile", "Where the time goes (in-process profile)", run_profile),
 )
 
