@@ -164,20 +164,38 @@ def method_label() -> str:
     return request.method if request.method in METHODS else "other"
 
 
-def _count_request(response: Response) -> Response:
-    metrics, route, status = process_metrics(), route_label(), str(response.status_code)
-    metrics.requests.labels(route, method_label(), status).inc()
-    metrics.request_seconds.labels(route, status).observe(request_seconds())
-    if request.endpoint == TOKEN_ENDPOINT and response.status_code == 200:
-        metrics.tokens.inc()
-    return response
+class RequestCounter:
+    """The after-request hook: counts and times every answer. Its children are
+    bound once per (route, method, status), as the script timer binds its own:
+    `labels()` checks and looks up its arguments on every call, which was a
+    measurable part of a status poll (bench/metrics_overhead.py)."""
+
+    def __init__(self, metrics: ProcessMetrics):
+        self._metrics = metrics
+        self._bound: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def __call__(self, response: Response) -> Response:
+        key = (route_label(), method_label(), str(response.status_code))
+        bound = self._bound.get(key)
+        if bound is None:
+            route, method, status = key
+            bound = self._bound[key] = (
+                self._metrics.requests.labels(route, method, status),
+                self._metrics.request_seconds.labels(route, status),
+            )
+        bound[0].inc()
+        bound[1].observe(request_seconds())
+        if request.endpoint == TOKEN_ENDPOINT and response.status_code == 200:
+            self._metrics.tokens.inc()
+        return response
 
 
 def register_request_metrics(app: Flask) -> None:
     """Count every request; the timer runs first so it also covers the other hooks."""
-    RoomScripts.observe = staticmethod(ScriptTimer(process_metrics()))  # type: ignore[method-assign]
+    metrics = process_metrics()
+    RoomScripts.observe = staticmethod(ScriptTimer(metrics))  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
-    app.after_request(_count_request)
+    app.after_request(RequestCounter(metrics))
 
 
 # -- the exposition ------------------------------------------------------------------
