@@ -1036,6 +1036,8 @@ class Section:
     name: str
     title: str
     run: Callable[[Bench], str]
+    #: Part of a run without --only (the slow or tool-dependent ones are not).
+    default: bool = True
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -1043,7 +1045,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("memory", "Redis memory per waiting ticket", run_memory),
     Section("script-cost", "Redis CPU per script call in a full room", run_script_cost),
     Section("lua-steps", "Redis CPU per step of a status call", run_lua_steps),
-    Section("instructions", "Redis instructions per script call (callgrind)", run_instructions),
+    Section(
+        "instructions", "Redis instructions per script call (callgrind)", run_instructions, False
+    ),
     Section("profile", "Where the time goes (in-process profile)", run_profile),
 )
 
@@ -1154,7 +1158,7 @@ def _terminate_cleanly() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    sections = [s for s in SECTIONS if not args.only or s.name in args.only]
+    sections = [s for s in SECTIONS if (s.name in args.only if args.only else s.default)]
     procs = Processes()
     with _terminate_cleanly(), tempfile.TemporaryDirectory(prefix="wr-bench-") as tmp:
         try:

@@ -46,9 +46,9 @@ def rate_buckets(ring: str | None) -> dict[int, int]:
     if not ring:
         return {}
     values = struct.unpack(f">{len(ring) // 8}I", bytes.fromhex(ring.replace("\0", "0")))
-    written = {values[i]: values[i + 1] for i in range(0, len(values), 2) if values[i + 1]}
-    newest = max(written, default=0)
-    return {b: c for b, c in written.items() if b > newest - RATE_BUCKETS_KEPT}
+    buckets, counts = values[0::2], values[1::2]
+    gone = max(buckets) - RATE_BUCKETS_KEPT  # this bucket and older left the newest's window
+    return {b: c for b, c in zip(buckets, counts, strict=True) if c and b > gone}
 
 
 @dataclass(frozen=True)
