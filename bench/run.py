@@ -647,13 +647,26 @@ def _fill(bench: Bench, room: str, count: int) -> list[str]:
 
 
 def _measured_room(bench: Bench) -> list[str]:
-    """The room of the script-cost and lua-steps sections, made on first use:
-    an admission history, then --memory-tickets waiting. Returns the sample of
-    waiting tickets whose status calls are measured."""
+    """The room of the script-cost, lua-steps and instructions sections, made on
+    first use: an admission history (unless --no-admission-history), then
+    --memory-tickets waiting. Returns the sample of waiting tickets whose
+    status calls are measured."""
     if not bench.cost_sample:
-        _admission_history(bench, COST_ROOM)
+        if not bench.args.no_admission_history:
+            _admission_history(bench, COST_ROOM)
         bench.cost_sample = _fill(bench, COST_ROOM, bench.args.memory_tickets)
     return bench.cost_sample
+
+
+def _cost_room_line(bench: Bench) -> str:
+    history = (
+        "no admission history (`--no-admission-history`)"
+        if bench.args.no_admission_history
+        else f"one admission in each of the {RATE_BUCKETS_KEPT} rate buckets of the kept "
+        "window (every reply carries the rate history, as in an event)"
+    )
+    waiting = bench.engine.state(COST_ROOM).waiting
+    return f"Room with {waiting:,} waiting tickets (`--memory-tickets`) and {history}."
 
 
 def _admission_history(bench: Bench, room: str) -> None:
@@ -765,16 +778,7 @@ def run_script_cost(bench: Bench) -> str:
                 f"| {label} | {form.upper()} | {SCRIPT_COST_ROUNDS} × {calls:,} "
                 f"| {min(rounds):.1f} | {statistics.median(rounds):.1f} |"
             )
-    state = bench.engine.state(COST_ROOM)
-    return "\n".join(
-        [
-            f"Room with {state.waiting:,} waiting tickets (`--memory-tickets`) and one "
-            f"admission in each of the {RATE_BUCKETS_KEPT} rate buckets of the kept window "
-            "(every reply carries the rate history, as in an event).",
-            "",
-        ]
-        + rows
-    )
+    return "\n".join([_cost_room_line(bench), ""] + rows)
 
 
 #: The stops of bench/lua_steps.lua, in order, and what each adds.
@@ -918,7 +922,12 @@ def run_instructions(bench: Bench) -> str:
         rows.append(f"| {stop} | {what} | {count:,.0f} | {count - before:+,.0f} |")
         before = count
     return "\n".join(
-        [f"{CALLGRIND_CALLS:,} calls per figure, counted inside FCALL / EVALSHA only.", ""] + rows
+        [
+            _cost_room_line(bench),
+            f"{CALLGRIND_CALLS:,} calls per figure, counted inside FCALL / EVALSHA only.",
+            "",
+        ]
+        + rows
     )
 
 
@@ -1121,6 +1130,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tickets", type=int, default=3000, help="waiting tickets polled")
     p.add_argument("--memory-tickets", type=int, default=100_000)
     p.add_argument("--script-calls", type=int, default=2000)
+    p.add_argument(
+        "--no-admission-history",
+        action="store_true",
+        help="script-cost, lua-steps, instructions: a room that never admitted (empty rate "
+        "history in every reply), as those sections measured before 2026-11-30",
+    )
     p.add_argument("--profile-requests", type=int, default=2000)
     p.add_argument("--only", type=lambda s: s.split(","), help="sections: " + ",".join(
         s.name for s in SECTIONS))  # fmt: skip
