@@ -4,9 +4,10 @@
 
 Run from the repository root. It starts a throwaway redis-server on
 127.0.0.1, runs a room on a manual clock through more than an hour of
-arrivals and admissions (so the series is full: 360 buckets, and the list of
-served waits holds its 1,800), then prints each key's MEMORY USAGE and the
-median time of one dashboard read (`read_recorded` + `chart_data`).
+arrivals and admissions (so the series is full: 359 closed buckets, the open
+one read from the room's state, and the list of served waits holds its
+1,800), then prints each key's MEMORY USAGE and the median time of one
+dashboard read (`read_recorded` + `chart_data`).
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ def main() -> None:
             series, waits = room_key("shop", "series"), room_key("shop", "waits")
             for key, entries in ((series, client.hlen(series)), (waits, client.llen(waits))):
                 print(f"| {key} | {entries} | {client.memory_usage(key, samples=0)} |")
-            now_s = clock() // 1000
+            view = engine.state("shop")  # the dashboard's request reads it first
             took = []
             for _ in range(READS):
                 start = time.perf_counter()
-                chart_data(read_recorded(client, "shop"), now_s)
+                chart_data(read_recorded(client, view), view.now_ms // 1000)
                 took.append(time.perf_counter() - start)
             print(f"\none dashboard read of a full hour: {median(took) * 1000:.2f} ms (median)")
         finally:
