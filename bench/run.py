@@ -77,7 +77,7 @@ LINE_ROOM = "line"
 ARRIVAL_ROOM = "arrivals"
 #: Memory: a room nothing else touches.
 MEMORY_ROOM = "memory"
-#: Script cost and Lua steps: a full room with an admission history.
+#: Script cost, Lua steps and instructions: a full room with an admission history.
 COST_ROOM = "cost"
 HOLD = {"admit_per_minute": 0, "waiting_grace_seconds": 86400}
 ROOMS: dict[str, dict[str, Any]] = {
