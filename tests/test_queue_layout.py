@@ -142,3 +142,18 @@ def test_an_upgrade_moves_the_rate_history_from_its_hash_into_the_ring(redis_cli
     engine.take("shop")
     view, _ = engine.admit("shop", 1)
     assert view.rate_buckets == {now - 5: 3, now: 3}
+
+
+def test_a_reset_leaves_only_the_settings_and_a_fresh_state(redis_client, clock):
+    engine = make_engine(redis_client, clock, admit_per_minute=0, max_active=1)
+    first = engine.take("shop")
+    engine.take("shop")
+    engine.admit("shop", 1)
+    engine.claim("shop", first.ticket)
+    engine.configure("shop", {"admit_per_minute": 60})
+    redis_client.hset(room_key("shop", "rate_hash"), "1", "1")  # left by an older worker
+    clock.advance(60)
+    engine.reset("shop")
+    kept = {room_key("shop", name) for name in ("config", "overrides", "state", "series")}
+    assert set(redis_client.keys("wr:{shop}:*")) <= kept
+    assert engine.take("shop").number == 1
