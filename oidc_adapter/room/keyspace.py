@@ -29,6 +29,8 @@ ROOM_KEYS: tuple[tuple[str, str], ...] = (
     ("live_blocks", "lb"),  # bitfield u32 per block of numbers: live bits in it
 )
 KEY_INDEX = {name: i for i, (name, _) in enumerate(ROOM_KEYS)}
+#: The keys a reset keeps (the room's settings); it deletes every other one.
+SETTINGS_KEYS = ("config", "overrides")
 
 
 def room_prefix(room: str) -> str:

@@ -30,7 +30,7 @@ from importlib import resources
 import redis
 
 from . import timing
-from .keyspace import ROOM_KEYS
+from .keyspace import ROOM_KEYS, SETTINGS_KEYS
 from .results import REPLY
 from .states import NUMBERS
 
@@ -139,6 +139,10 @@ def lua_header(functions: bool = True) -> str:
         f"  {keys} = unpack(set)",
         "  ARGV = args",
         "end",
+        "-- Every key of the room but its settings (what a reset deletes).",
+        "local function data_keys() return {"
+        + ", ".join(f"K_{name.upper()}" for name, _ in ROOM_KEYS if name not in SETTINGS_KEYS)
+        + "} end",
     ]
     return "\n".join(lines) + "\n"
 
