@@ -53,6 +53,7 @@ from oidc_adapter.room.engine import TICKET_ID_BYTES, RoomEngine
 from oidc_adapter.room.keyspace import ROOM_KEYS, room_key, room_keys, room_prefix
 from oidc_adapter.room.library import (
     SCRIPT_NAMES,
+    Command,
     Functions,
     Scripts,
     function_prefix,
@@ -628,14 +629,20 @@ def run_http(bench: Bench) -> str:
 # -- memory -----------------------------------------------------------------------
 
 
+def _prepared(bench: Bench, room: str) -> tuple[list[str], Functions]:
+    """The keys of a call on `room` and the library, loaded (it is not
+    per-ticket memory), with the room's settings in Redis."""
+    code = Functions()
+    code.load(bench.redis)
+    bench.engine.sync_settings([room])
+    return [room_prefix(room)], code
+
+
 def _fill(bench: Bench, room: str, count: int) -> list[str]:
     """Take `count` tickets in `room` with the real take function, pipelined.
     Returns every thousandth id: tickets spread through the line."""
     r = bench.redis
-    keys = [room_prefix(room)]
-    code = Functions()
-    code.load(r)  # the library is not per-ticket memory
-    bench.engine.sync_settings([room])
+    keys, code = _prepared(bench, room)
     batch, sample = 1000, []
     for start in range(0, count, batch):
         pipe = r.pipeline(transaction=False)
@@ -676,10 +683,7 @@ def _admission_history(bench: Bench, room: str) -> None:
     ticket taken, admitted by the operator, logged in and logged out (so no
     claim or session of theirs falls due during the measured calls)."""
     r = bench.redis
-    keys = [room_prefix(room)]
-    code = Functions()
-    code.load(r)
-    bench.engine.sync_settings([room])
+    keys, code = _prepared(bench, room)
     now_ms = int(r.time()[0]) * 1000
     for i in reversed(range(RATE_BUCKETS_KEPT)):
         at_ms = now_ms - i * RATE_BUCKET_SECONDS * 1000
@@ -748,34 +752,51 @@ def _usec_per_call(
     return rounds
 
 
+#: The forms the engine runs a room script in: a function (Redis 7), EVALSHA (Redis 6).
+FORMS: tuple[tuple[str, type[Functions] | type[Scripts]], ...] = (
+    ("FCALL", Functions),
+    ("EVALSHA", Scripts),
+)
+
+
+def _measured_calls(
+    sample: list[str],
+) -> Iterator[tuple[str, Functions | Scripts, list[tuple[str, Callable[[int], Command]]]]]:
+    """Per form: its code (to load) and the calls the script-cost and
+    instructions sections measure, each as (label, the i-th call)."""
+    keys = [room_prefix(COST_ROOM)]
+    calls = (
+        ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
+        ("take a new ticket", "take", _take_args),
+    )
+    for form, kind in FORMS:
+        code = kind()
+        yield (
+            form,
+            code,
+            [
+                (label, lambda i, c=code, n=script, a=args: c.command(n, keys, a(i)))
+                for label, script, args in calls
+            ],
+        )
+
+
 def run_script_cost(bench: Bench) -> str:
     """Redis CPU per script call on a room holding --memory-tickets waiting
     tickets (the issue asks for a million), from `INFO commandstats`: what one
     room's single Redis core can carry does not show on an empty room."""
     calls = bench.args.script_calls
     r = bench.redis
-    sample = _measured_room(bench)
-    keys = [room_prefix(COST_ROOM)]
     rows = [
         "| call | form | calls | Redis µs per call, best round | median round |",
         "|---|---|---:|---:|---:|",
     ]
-    # Both forms the engine runs: functions (Redis 7) and EVALSHA (Redis 6).
-    forms: tuple[tuple[str, Functions | Scripts], ...] = (
-        ("fcall", Functions()),
-        ("evalsha", Scripts()),
-    )
-    for form, code in forms:
+    for form, code, measured in _measured_calls(_measured_room(bench)):
         code.load(r)
-        for label, script, args in (
-            ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
-            ("take a new ticket", "take", _take_args),
-        ):
-            rounds = _usec_per_call(
-                r, form, calls, lambda i, c=code, n=script, a=args: c.command(n, keys, a(i))
-            )
+        for label, command in measured:
+            rounds = _usec_per_call(r, form.lower(), calls, command)
             rows.append(
-                f"| {label} | {form.upper()} | {SCRIPT_COST_ROUNDS} × {calls:,} "
+                f"| {label} | {form} | {SCRIPT_COST_ROUNDS} × {calls:,} "
                 f"| {min(rounds):.1f} | {statistics.median(rounds):.1f} |"
             )
     return "\n".join([_cost_room_line(bench), ""] + rows)
@@ -783,7 +804,7 @@ def run_script_cost(bench: Bench) -> str:
 
 #: The stops of bench/lua_steps.lua, in order, and what each adds.
 LUA_STEPS = (
-    ("call", "FCALL with the room's key prefix, its 15 key names bound"),
+    ("call", f"FCALL with the room's key prefix, its {len(ROOM_KEYS)} key names bound"),
     ("begin", "settings and counters read, the room's clocks"),
     ("id", "the ticket id checked (a BITFIELD, two sha1hex)"),
     ("heartbeat", "state read, heartbeat recorded"),
@@ -810,6 +831,24 @@ def _step_command(
     return lambda i: ("FCALL", "lua_steps", len(keys), *keys, *ticket(i)[:2], stop, "", "")
 
 
+def _steps_rows(
+    sample: list[str],
+    measure: Callable[[Callable[[int], Sequence[object]]], float],
+    unit: str,
+    fmt: str,
+) -> list[str]:
+    """The table of a status call stopped after each step: `measure(command)`
+    of each stop, in `unit`, and what the step added."""
+    keys, ticket = [room_prefix(COST_ROOM)], _status_args(sample)
+    rows = [f"| stop after | what the step does | {unit} | step |", "|---|---|---:|---:|"]
+    before = 0.0
+    for stop, what in LUA_STEPS:
+        value = measure(_step_command(keys, ticket, stop))
+        rows.append(f"| {stop} | {what} | {value:{fmt}} | {value - before:+{fmt}} |")
+        before = value
+    return rows
+
+
 def run_lua_steps(bench: Bench) -> str:
     """Redis µs of each step of a status call in the --memory-tickets room: the
     room's library plus one function that stops after a given step, so the
@@ -817,16 +856,12 @@ def run_lua_steps(bench: Bench) -> str:
     r = bench.redis
     sample = _measured_room(bench)
     r.function_load(_steps_library(), replace=True)
-    keys, calls = [room_prefix(COST_ROOM)], bench.args.script_calls
-    ticket = _status_args(sample)
-    rows = ["| stop after | what the step does | Redis µs per call (best of 5) | step |",
-            "|---|---|---:|---:|"]  # fmt: skip
-    before = 0.0
-    for stop, what in LUA_STEPS:
-        rounds = _usec_per_call(r, "fcall", calls, _step_command(keys, ticket, stop))
-        rows.append(f"| {stop} | {what} | {min(rounds):.1f} | {min(rounds) - before:+.1f} |")
-        before = min(rounds)
-    return "\n".join(rows)
+    calls = bench.args.script_calls
+
+    def best_usec(command: Callable[[int], Sequence[object]]) -> float:
+        return min(_usec_per_call(r, "fcall", calls, command))
+
+    return "\n".join(_steps_rows(sample, best_usec, "Redis µs per call (best of 5)", ".1f"))
 
 
 #: Calls counted per figure under callgrind (it runs Redis about 50 times slower).
@@ -899,28 +934,13 @@ def run_instructions(bench: Bench) -> str:
     two trees compare with one run each."""
     sample = _measured_room(bench)
     grind = Callgrind(bench)
-    keys = [room_prefix(COST_ROOM)]
     rows = ["| call | form | Redis instructions per call |", "|---|---|---:|"]
-    forms: tuple[tuple[str, Functions | Scripts], ...] = (
-        ("FCALL", Functions()),
-        ("EVALSHA", Scripts()),
-    )
-    for form, code in forms:
+    for form, code, measured in _measured_calls(sample):
         code.load(grind.redis)
-        for label, script, args in (
-            ("status + heartbeat of a ticket in the line", "status", _status_args(sample)),
-            ("take a new ticket", "take", _take_args),
-        ):
-            count = grind.per_call(lambda i, c=code, n=script, a=args: c.command(n, keys, a(i)))
-            rows.append(f"| {label} | {form} | {count:,.0f} |")
+        for label, command in measured:
+            rows.append(f"| {label} | {form} | {grind.per_call(command):,.0f} |")
     grind.redis.function_load(_steps_library(), replace=True)
-    rows += ["", "| stop after | what the step does | instructions per call | step |",
-             "|---|---|---:|---:|"]  # fmt: skip
-    before = 0.0
-    for stop, what in LUA_STEPS:
-        count = grind.per_call(_step_command(keys, _status_args(sample), stop))
-        rows.append(f"| {stop} | {what} | {count:,.0f} | {count - before:+,.0f} |")
-        before = count
+    rows += ["", *_steps_rows(sample, grind.per_call, "instructions per call", ",.0f")]
     return "\n".join(
         [
             _cost_room_line(bench),
