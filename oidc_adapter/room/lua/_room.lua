@@ -224,11 +224,11 @@ local function save_state(st)
   record_wait(st)
 end
 
--- The state and the last change of the ticket this call touched last: a
--- call reads them once, not again at each step. begin() forgets them (a
--- function library's upvalues outlive the call); every write goes through
--- set_state / set_changed.
-local known_state_n, known_state, known_changed_n, known_changed
+-- The state, last change and taken-at time of the ticket this call touched
+-- last: a call reads each once, not again at each step. begin() forgets them
+-- (a function library's upvalues outlive the call); every write goes through
+-- set_state / set_changed / set_taken.
+local known_state_n, known_state, known_changed_n, known_changed, known_taken_n, known_taken
 
 local function get_state(n)
   if known_state_n ~= n then
@@ -248,6 +248,14 @@ end
 local function set_changed(n, v)
   known_changed_n, known_changed = n, v
   return set_u32(K_CHANGED_AT, n, v)
+end
+local function get_taken(n)
+  if known_taken_n ~= n then known_taken_n, known_taken = n, get_u32(K_TAKEN_AT, n) end
+  return known_taken
+end
+local function set_taken(n, v)
+  known_taken_n, known_taken = n, v
+  set_u32(K_TAKEN_AT, n, v)
 end
 
 -- The heartbeat log holds ticket numbers in the order their heartbeat moved
@@ -779,7 +787,7 @@ local function describe(st, s, id, n)
   local ahead = state == WAITING and ahead_of(st, n)
   local out = summary(st, s, ahead and ahead + 1)
   out[R.ticket], out[R.number], out[R.state] = id, n, STATE_NAMES[state] or 'unknown'
-  out[R.taken_s] = (st.taken_n == n and st.taken_s) or get_u32(K_TAKEN_AT, n)
+  out[R.taken_s] = get_taken(n)
   -- changed_s on the caller's clock, so claim_by = changed_s + claim_seconds
   -- moves with every silence the room clock skipped.
   out[R.changed_s] = get_changed(n) + st.now_s - st.room_s
@@ -806,11 +814,8 @@ end
 local function ticket_number(st, id)
   if #id == 22 and id:sub(1, 1) == ID_MARK and st.id_key then
     local n = tonumber(id:sub(2, 9), 16)
-    local taken = n and n >= 1 and n <= st.seq and get_u32(K_TAKEN_AT, n)
-    if taken and id_for(st, n, taken) == id then
-      st.taken_n, st.taken_s = n, taken  -- the reply needs it too
-      return n
-    end
+    local taken = n and n >= 1 and n <= st.seq and get_taken(n)
+    if taken and id_for(st, n, taken) == id then return n end
   end
   -- Ids given out before they carried their number are still looked up.
   return tonumber(redis.call('HGET', K_IDS, id))
@@ -825,7 +830,7 @@ local function begin()
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  known_state_n, known_changed_n = nil, nil
+  known_state_n, known_changed_n, known_taken_n = nil, nil, nil
   local st = load_state(now, s)
   build_live_blocks(st)
   return s, st

@@ -37,8 +37,7 @@ if not st.id_key then
 end
 st.seq = st.seq + 1
 local n = st.seq
-set_u32(K_TAKEN_AT, n, st.now_s)
-st.taken_n, st.taken_s = n, st.now_s
+set_taken(n, st.now_s)
 set_changed(n, st.room_s)
 set_state(n, WAITING)
 redis.call('SETBIT', K_LIVE, n, '1')
