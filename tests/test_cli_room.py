@@ -134,6 +134,8 @@ def test_revoke(room, engine):
     assert engine.state("shop").active == 0
     unknown = room("revoke", "shop", "A" * 22)
     assert unknown.exit_code == 1 and "no ticket" in unknown.stderr
+    dashed = room("revoke", "shop", "-" + "A" * 21)  # an id may begin with "-"
+    assert dashed.exit_code == 1 and "no ticket '-AAA" in dashed.stderr
     assert engine.status("shop", second.ticket).state == "waiting"
 
 

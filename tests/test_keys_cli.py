@@ -125,6 +125,9 @@ def test_unknown_kid_and_corrupt_manifest(runner, keys_dir):
     run(runner, "generate", *d)
     missing = run(runner, "retire", "not-a-key", *d)
     assert missing.exit_code == 1 and "no key 'not-a-key'" in missing.output
+    # A thumbprint is base64url and may begin with "-": it is the key's id, not an option.
+    dashed = run(runner, "retire", "-Ab_c", "--force", *d)
+    assert dashed.exit_code == 1 and "no key '-Ab_c'" in dashed.output
     (keys_dir / "keys.json").write_text(json.dumps({"format": 99}))
     broken = run(runner, "rotate", *d)
     assert broken.exit_code == 1 and "unknown format" in broken.output

@@ -17,6 +17,10 @@ from ..room.engine import RoomEngine
 config_option = click.option(
     "--config", "config_path", envvar="OIDC_ADAPTER_CONFIG", required=True, help="TOML config"
 )
+#: For commands taking an opaque id (a key's thumbprint, a ticket): base64url
+#: ids can begin with "-", which click would otherwise read as an unknown
+#: option and refuse (none of our options is short, so nothing is shadowed).
+OPAQUE_ID_COMMAND = {"context_settings": {"ignore_unknown_options": True}}
 #: An embedded server this process joined or started, kept alive until exit.
 _embedded: list[EmbeddedRedis] = []
 

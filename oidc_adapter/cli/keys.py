@@ -28,7 +28,7 @@ from ..keys import (
     store_for,
 )
 from ..keys.manifest import ACTIVE, NEXT, RETIRED, iso_time
-from .common import config_option, load_or_exit, redis_for
+from .common import OPAQUE_ID_COMMAND, config_option, load_or_exit, redis_for
 
 #: A next key published for less than this before it signs may be unknown to
 #: relying parties that cache the JWKS (mod_auth_openidc refreshes hourly).
@@ -166,7 +166,7 @@ def list_cmd(store: KeyStore) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-@keys_cli.command("retire")
+@keys_cli.command("retire", **OPAQUE_ID_COMMAND)
 @_store_options
 @click.argument("kid")
 @click.option(

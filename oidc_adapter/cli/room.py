@@ -12,7 +12,7 @@ from ..room.engine import RoomEngine, UnknownTicket
 from ..room.present import room_json
 from ..room.settings import parse_setting_changes
 from ..room.states import REVOKED
-from .common import config_option, engine_for, print_json
+from .common import OPAQUE_ID_COMMAND, config_option, engine_for, print_json
 
 
 def _room_arg(engine: RoomEngine, room: str) -> str:
@@ -102,7 +102,7 @@ _mode_command("resume", None, "Admit again, in the configured mode.")
 _mode_command("close", "closed", "Take no new tickets.")
 
 
-@room_cli.command("revoke")
+@room_cli.command("revoke", **OPAQUE_ID_COMMAND)
 @config_option
 @click.argument("name")
 @click.argument("ticket")
