@@ -25,8 +25,12 @@ CLIENT_ID = "demo-site"
 SIMULATED_VISITORS = 6
 
 
+def _site_url(port: int) -> str:
+    return f"http://localhost:{port + 1}"
+
+
 def _config(port: int, data_dir: Path, client_secret: str) -> dict:
-    site = f"http://localhost:{port + 1}"
+    site = _site_url(port)
     return {
         "issuer": f"http://localhost:{port}",
         "data_dir": str(data_dir),
@@ -88,6 +92,7 @@ def run_demo(port: int, data_dir: str) -> None:
         DEMO_CLIENT_ID=CLIENT_ID,
         DEMO_CLIENT_SECRET=client_secret,
         DEMO_SITE_SECRET=secrets.token_urlsafe(24),
+        DEMO_SITE_URL=_site_url(port),
     )
     site = subprocess.Popen(  # noqa: S603 (our own module, fixed argv)
         [sys.executable, "-m", "oidc_adapter.demo_site", str(port + 1)], env=env
@@ -96,7 +101,7 @@ def run_demo(port: int, data_dir: str) -> None:
     visitors = threading.Thread(target=_simulate_visitors, args=(cfg.issuer, stop), daemon=True)
     banner = (
         f"\n  OIDC Waiting Room demo\n"
-        f"  Open the protected site:  http://localhost:{port + 1}/\n"
+        f"  Open the protected site:  {_site_url(port)}/\n"
         f"  Room state (JSON):        {cfg.issuer}/api/rooms/{ROOM}\n"
         f"  Operator dashboard:       {cfg.issuer}/admin/  (sign in with the admin token)\n"
         f"  Admin token:              {cfg.admin_token}\n"

@@ -12,7 +12,7 @@ import os
 import sys
 
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, redirect, session, url_for
+from flask import Flask, redirect, request, session, url_for
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
@@ -20,7 +20,13 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 code{{background:#eee;padding:.1rem .3rem}}</style></head><body>{body}</body></html>"""
 
 
-def create_site(issuer: str, client_id: str, client_secret: str, secret_key: str) -> Flask:
+def create_site(
+    issuer: str, client_id: str, client_secret: str, secret_key: str, site_url: str
+) -> Flask:
+    """`site_url` is the address registered for the callback: a visitor who
+    came by another name for this host (127.0.0.1 for localhost) is sent there
+    first, or the IdP would refuse the unregistered return address, and the
+    login state, kept in a cookie of the first name, would not come back."""
     site = Flask(__name__)
     site.secret_key = secret_key
     site.config["SESSION_COOKIE_NAME"] = "demo_site_session"
@@ -32,6 +38,12 @@ def create_site(issuer: str, client_id: str, client_secret: str, secret_key: str
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": "openid", "code_challenge_method": "S256"},
     )
+
+    @site.before_request
+    def one_name():
+        if request.host_url.rstrip("/") != site_url:
+            return redirect(site_url + request.full_path.rstrip("?"))
+        return None
 
     @site.get("/")
     def home():
@@ -76,6 +88,7 @@ def main() -> None:
         os.environ["DEMO_CLIENT_ID"],
         os.environ["DEMO_CLIENT_SECRET"],
         os.environ["DEMO_SITE_SECRET"],
+        os.environ["DEMO_SITE_URL"],
     )
     site.run(host="127.0.0.1", port=port, threaded=True)
 

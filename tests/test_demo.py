@@ -85,6 +85,14 @@ def test_the_demo_holds_a_visitor_of_its_site_on_the_waiting_page(tmp_path):
         assert page.url.startswith(f"http://localhost:{port}/authorize?")
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
         assert "Demo sale: you are in line" in page.text
+        # Opened by its address instead: sent to the registered name first.
+        by_address = requests.get(
+            f"http://127.0.0.1:{port + 1}/login?x=1", allow_redirects=False, timeout=5
+        )
+        assert by_address.headers["Location"] == f"http://localhost:{port + 1}/login?x=1"
+        other = requests.Session().get(f"http://127.0.0.1:{port + 1}/", timeout=10)
+        assert other.url.startswith(f"http://localhost:{port}/authorize?")
+        assert other.status_code == 200 and "Demo sale: you are in line" in other.text
         room = browser.get(f"http://localhost:{port}/api/rooms/demo", timeout=5).json()
         assert room["mode"] == "queue_all" and room["last_ticket"] >= 1
         operator_signs_in_to_the_printed_dashboard(proc, port)
