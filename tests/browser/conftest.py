@@ -79,12 +79,14 @@ class Stack:
         """The protected site of `room`, started on first use."""
         if room not in self.sites:
             port = self.site_ports[room]
+            url = f"http://127.0.0.1:{port}"
             env = dict(
                 os.environ,
                 DEMO_ISSUER=self.issuer,
                 DEMO_CLIENT_ID=f"site-{room}",
                 DEMO_CLIENT_SECRET=CLIENT_SECRET,
                 DEMO_SITE_SECRET=f"site-session-secret-{room}",
+                DEMO_SITE_URL=url,
             )
             log = (self.workdir / f"site-{room}.log").open("wb")
             self.procs.append(
@@ -95,7 +97,6 @@ class Stack:
                     stderr=subprocess.STDOUT,
                 )
             )
-            url = f"http://127.0.0.1:{port}"
             _wait_until_up(f"{url}/logout", self.procs[-1])
             self.sites[room] = url
         return self.sites[room]
