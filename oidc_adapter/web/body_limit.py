@@ -34,6 +34,7 @@ def _check_body(limit: int) -> None:
     if declared is not None:
         if declared > limit:
             raise RequestEntityTooLarge()
+        _read_to_its_length(environ)
         return
     if "chunked" not in parse_set_header(environ.get("HTTP_TRANSFER_ENCODING")):
         return
@@ -47,6 +48,15 @@ def _check_body(limit: int) -> None:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     del environ["HTTP_TRANSFER_ENCODING"]
+    _read_to_its_length(environ)
+
+
+def _read_to_its_length(environ: dict) -> None:
+    """A body of known length, checked against the limit, is read up to that
+    length. With the server's `wsgi.input_terminated` werkzeug would instead
+    read up to MAX_CONTENT_LENGTH and answer 413 when a reader asks past the
+    end of a body of exactly that size (the multipart parser does)."""
+    environ.pop("wsgi.input_terminated", None)
 
 
 def _read_at_most(stream: IO[bytes], size: int) -> bytes:
