@@ -175,7 +175,8 @@ def list_cmd(store: KeyStore) -> None:
     help="Drop it even though tokens it signed may still be valid (a compromised key).",
 )
 def retire_cmd(store: KeyStore, kid: str, force: bool) -> None:
-    """Stop publishing KID (a retired or unused next key) and delete its file."""
+    """Stop publishing KID (a retired or unused next key) and delete it from the key
+    store (its file, or its Redis entry)."""
     store.retire(kid, force=force)
     click.echo(f"dropped: {kid}")
 

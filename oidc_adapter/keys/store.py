@@ -300,7 +300,8 @@ class KeyStore:
         return self._mutate(change)
 
     def retire(self, kid: str, force: bool = False) -> None:
-        """Stop publishing a retired (or never used next) key and delete its file.
+        """Stop publishing a retired (or never used next) key and delete its private
+        key from the storage (a file, or Redis).
 
         Refused while tokens it signed may still be valid, because relying
         parties would then reject them; `force` is for a compromised key.
