@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,10 +32,44 @@ def require_functions(client: redis.Redis) -> None:
     require(major >= 7, "Redis 7 (Debian's redis-server) for Redis functions")
 
 
-def free_port() -> int:
+#: Ports for the servers a test starts come from below the kernel's ephemeral
+#: range: a port the kernel picked for `bind(0)` is free only until the next
+#: outgoing connection takes it as its local port, and two picks can even be
+#: the same port. Between the choice and the server's own bind there is time
+#: (a cluster picks 18 before starting any node), and a run once lost a
+#: cluster node to that.
+LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+_pick = random.SystemRandom()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(count: int = 1) -> int:
+    """A loopback port nothing listens on, never handed out before in this run;
+    with `count`, the first of that many such ports in a row."""
+    ceiling = _ephemeral_floor()
+    while True:
+        first = _pick.randrange(LOWEST_PORT, ceiling - count + 1)
+        ports = range(first, first + count)
+        if _handed_out.intersection(ports) or not all(map(_bindable, ports)):
+            continue
+        _handed_out.update(ports)
+        return first
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def redis_server_binary() -> str | None:

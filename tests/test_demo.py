@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import requests
 
+from .helpers import free_port
+
 DEADLINE_SECONDS = 60
-
-
-def two_free_ports() -> int:
-    """A port P with P + 1 free too: the demo serves the IdP on P and the site on P + 1."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
 
 
 def wait_for(url: str, proc: subprocess.Popen) -> requests.Response:
@@ -66,7 +52,7 @@ def operator_signs_in_to_the_printed_dashboard(proc: subprocess.Popen, port: int
 
 
 def test_the_demo_holds_a_visitor_of_its_site_on_the_waiting_page(tmp_path):
-    port = two_free_ports()
+    port = free_port(2)  # the IdP on P, the site on P + 1
     command = "from oidc_adapter.cli import main; main()"
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-c", command, "demo", "--port", str(port), "--data-dir", str(tmp_path)],
