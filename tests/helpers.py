@@ -150,7 +150,9 @@ class RedisServer:
                 break
             except (redis.ConnectionError, redis.BusyLoadingError):
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
+                    log = self.workdir / "redis.log"
+                    said = log.read_text()[-600:] if log.exists() else "(no log)"
+                    raise RuntimeError(f"redis-server did not start; its log:\n{said}") from None
                 time.sleep(0.02)
         client.close()
 
