@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from werkzeug.serving import make_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def require(ok: bool, reason: str) -> None:
@@ -50,12 +57,14 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+EPHEMERAL_FLOOR = _ephemeral_floor()
+
+
 def free_port(count: int = 1) -> int:
     """A loopback port nothing listens on, never handed out before in this run;
     with `count`, the first of that many such ports in a row."""
-    ceiling = _ephemeral_floor()
     while True:
-        first = _pick.randrange(LOWEST_PORT, ceiling - count + 1)
+        first = _pick.randrange(LOWEST_PORT, EPHEMERAL_FLOOR - count + 1)
         ports = range(first, first + count)
         if _handed_out.intersection(ports) or not all(map(_bindable, ports)):
             continue
@@ -70,6 +79,38 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+@contextmanager
+def served(app: Any, port: int = 0) -> Iterator[str]:
+    """`app` over real HTTP from a thread of this process; yields its base URL."""
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def doc_blocks(guide: str, lang: str) -> list[str]:
+    """The fenced `lang` blocks of a guide (a path from the project root)."""
+    return re.findall(rf"```{lang}\n(.*?)```", (ROOT / guide).read_text(), re.S)
+
+
+def doc_block(guide: str, lang: str, containing: str) -> str:
+    """The one `lang` block of a guide that contains `containing`."""
+    (block,) = (b for b in doc_blocks(guide, lang) if containing in b)
+    return block
+
+
+def tampered(token: str) -> str:
+    """A signed token with its signature's first character changed: not its
+    last, whose base64 padding bits may change without changing the bytes."""
+    signed, signature = token.rsplit(".", 1)
+    return f"{signed}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
 
 
 def redis_server_binary() -> str | None:

@@ -7,7 +7,6 @@ secret of the operator's own."""
 from __future__ import annotations
 
 import base64
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ import pytest
 
 from oidc_adapter.config import parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT, doc_blocks
+
 GUIDES = ("docs/operators.md", "docs/integrations.md", "waiting_page/README.md", "keys/README.md")
 FULL_EXAMPLE_MARK = "issuer ="
 PLACEHOLDER, FILLED = '"..."', '"an-operators-own-secret-0123"'
@@ -29,8 +29,7 @@ ENV = {
 
 
 def toml_blocks(guide: str) -> list[str]:
-    text = (ROOT / guide).read_text().replace(PLACEHOLDER, FILLED)
-    return re.findall(r"```toml\n(.*?)```", text, re.S)
+    return [block.replace(PLACEHOLDER, FILLED) for block in doc_blocks(guide, "toml")]
 
 
 EXAMPLES = [

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-import threading
 from html import unescape
 from itertools import count
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.serving import make_server
 
 from oidc_adapter.web import join_cost
 
 from . import oidc_fixtures as fx
+from .helpers import doc_block, served
 from .join_support import solve
 from .oidc_fixtures import admin, default_rooms
 
@@ -216,18 +214,10 @@ def test_the_redirect_integration_pays_the_same_price(pow_oidc):
 
 def test_the_operator_guides_app_example_gets_a_ticket(pow_oidc):
     """docs/operators.md's snippet for apps, run as written against a served app."""
-    guide = (Path(__file__).resolve().parent.parent / "docs" / "operators.md").read_text()
-    (snippet,) = (b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if "pow_counter" in b)
-    httpd = make_server("127.0.0.1", 0, pow_oidc.app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_port}"
-        namespace: dict = {}
+    snippet = doc_block("docs/operators.md", "python", "pow_counter")
+    namespace: dict = {}
+    with served(pow_oidc.app) as base:
         exec(snippet.replace("https://queue.example.com", base), namespace)  # noqa: S102
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
     assert namespace["r"].status_code == 201
     taken = namespace["ticket"]["ticket"]
     assert pow_oidc.browser.get(f"/api/rooms/shop/tickets/{taken}").json["ticket"] == taken

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +18,7 @@ from oidc_adapter.room.engine import RoomClosed
 from oidc_adapter.room.present import room_json, ticket_json
 from oidc_adapter.room.settings import RoomSettings, parse_setting_changes
 
+from .helpers import doc_block
 from .queue_support import make_engine
 from .test_queue_restart import persistent_redis  # noqa: F401 (a fixture)
 
@@ -186,8 +185,7 @@ def test_a_reset_forgets_the_draw_for_the_next_sale(redis_client, clock):
 
 
 def test_the_standalone_script_in_the_guide_recomputes_the_order(redis_client, clock):
-    guide = (Path(__file__).parent.parent / "docs" / "operators.md").read_text()
-    script = re.search(r'```python\n("""Recompute a timed sale.*?)```', guide, re.S).group(1)
+    script = doc_block("docs/operators.md", "python", '"""Recompute a timed sale')
     engine, opens_at = timed_room(redis_client, clock)
     to_prequeue(clock, opens_at)
     for _ in range(30):

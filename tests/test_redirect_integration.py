@@ -26,7 +26,7 @@ from oidc_adapter.return_to import ReturnToRefused, check_return_to, raw_return_
 
 from . import oidc_fixtures as fx
 from .conftest import make_config
-from .helpers import free_port
+from .helpers import free_port, tampered
 from .oidc_fixtures import SITE, Oidc, admin
 
 make_oidc, oidc = fx.make_oidc, fx.oidc  # fixtures
@@ -358,11 +358,6 @@ def forge(oidc: Oidc, header: dict | None = None, key: Any = None, **changes: An
     kid, alg, signing_key = oidc.app.extensions["waiting_room"].provider.tokens.keys.signing_key()
     head = {"alg": alg, "kid": kid, "typ": HANDOFF_TOKEN_TYPE, **(header or {})}
     return jwt.encode(head, claims, key or signing_key, algorithms=[head["alg"]])
-
-
-def tampered(token: str) -> str:
-    head, body, signature = token.split(".")
-    return f"{head}.{body}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
 
 
 def unsigned(token: str) -> str:

@@ -10,7 +10,6 @@ with a deadline.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from oidc_adapter.authorizer import Authorizer, SessionCheck, WaitingRoomGate
 from tests.e2e.nginx import (
@@ -29,7 +27,7 @@ from tests.e2e.nginx import (
     nginx_binary,
     started_servers,
 )
-from tests.helpers import free_port, require
+from tests.helpers import free_port, require, served
 
 pytestmark = pytest.mark.e2e
 
@@ -134,14 +132,8 @@ def wsgi_site(servers, redis_server) -> Iterator[Site]:
     sessions = SessionCheck.from_redis(redis_server.url)
     authorizer = Authorizer(issuer, rooms=[WSGI_ROOM], sessions=sessions)
     gate = WaitingRoomGate(shop_app, issuer=issuer, room=WSGI_ROOM, authorizer=authorizer)
-    httpd = make_server("127.0.0.1", servers.wsgi_port, gate, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(gate, servers.wsgi_port):
         yield Site(WSGI_ROOM, servers.wsgi_port, servers.adapter, "The protected shop")
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
 
 
 def walk(browser: Any, site: Site, path: str, session_of: Any) -> None:

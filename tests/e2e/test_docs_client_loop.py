@@ -5,24 +5,20 @@ access token for its room once the operator admits it."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from oidc_adapter.authorizer import Authorizer, LocalKeys
 
 from .. import oidc_fixtures as fx
+from ..helpers import doc_block, served
 from .servers import require_node
 
 pytestmark = pytest.mark.e2e
 make_oidc = fx.make_oidc  # fixture
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 ROOM = "line"
 #: Seconds the loop has after the admission: one poll period (at most 5 s) and the token.
 FINISHES = 30
@@ -42,32 +38,21 @@ console.log(JSON.stringify({ token }));
 """
 
 
-def client_loop() -> str:
-    (loop,) = (
-        b for b in re.findall(r"```js\n(.*?)```", GUIDE.read_text(), re.S) if "waitForAccess" in b
-    )
-    return loop
-
-
 @pytest.fixture
-def served(make_oidc) -> Iterator[tuple[fx.Oidc, str]]:
+def app(make_oidc) -> Iterator[tuple[fx.Oidc, str]]:
     rooms = {**fx.default_rooms(), ROOM: {"admit_per_minute": 0, "mode": "queue_all"}}
     oidc = make_oidc(rooms=rooms)
-    httpd = make_server("127.0.0.1", 0, oidc.app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield oidc, f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
+    with served(oidc.app) as base:
+        yield oidc, base
 
 
-def test_the_guides_client_loop_waits_then_gets_a_token(served, tmp_path):
+def test_the_guides_client_loop_waits_then_gets_a_token(app, tmp_path):
     node = require_node()
-    oidc, base = served
+    oidc, base = app
     script = tmp_path / "client.mjs"
-    loop = client_loop().replace('"https://wait.example.com"', json.dumps(base))
+    loop = doc_block("docs/integrations.md", "js", "waitForAccess").replace(
+        '"https://wait.example.com"', json.dumps(base)
+    )
     script.write_text(LOCAL_STORAGE + loop.replace('ROOM = "shop"', f'ROOM = "{ROOM}"') + RUN)
     errors = tmp_path / "client.err"
     with errors.open("w") as err:
