@@ -287,3 +287,23 @@ def test_gunicorn_answers_broken_chunks_with_a_400(served):
         assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert "Traceback" not in served.log_tail(200)
     assert served.admin("GET", "/rooms/shop")["last_ticket"] == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_gunicorn_reads_a_form_of_exactly_the_limit(served, chunked):
+    """gunicorn sets wsgi.input_terminated, under which werkzeug refused it."""
+    body = multipart_at_the_limit()
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/token",
+            body=iter([body]) if chunked else body,
+            headers={"Content-Type": 'multipart/form-data; boundary="x"'},
+            encode_chunked=chunked,
+        )
+        response = connection.getresponse()
+        status, answer = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert status in (400, 401) and answer["error"] != "request_entity_too_large", answer
